@@ -1,0 +1,140 @@
+package tokencache
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// MaxResponseBytes bounds how much of a token response is read; a larger
+// body is a transient error, not a memory spike.
+const MaxResponseBytes = 64 << 10
+
+// Client performs single token requests. It is safe for concurrent use, but
+// a Source never issues two requests for one credential at once.
+type Client struct {
+	// HTTP sends the requests; it must not follow redirects (NewHTTPClient
+	// builds one that does not). Its Timeout bounds each request.
+	HTTP *http.Client
+}
+
+// NewHTTPClient returns an HTTP client for a token endpoint: it follows no
+// redirect (a redirect would re-send the secrets to another URL), uses
+// tlsConfig when not nil, and gives up on a request after timeout.
+func NewHTTPClient(tlsConfig *tls.Config, timeout time.Duration) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if tlsConfig != nil {
+		tr.TLSClientConfig = tlsConfig
+	}
+	tr.MaxIdleConnsPerHost = 2
+	return &http.Client{
+		Transport: tr,
+		Timeout:   timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// Fetch asks the token endpoint for a token: with the refresh_token grant
+// when refreshToken is not empty, else with the password grant. now is the
+// issue time recorded in the token.
+func (c *Client) Fetch(ctx context.Context, g Grant, refreshToken string, now time.Time) (*Token, error) {
+	form := url.Values{}
+	grantType := "password"
+	if refreshToken != "" {
+		grantType = "refresh_token"
+		form.Set("refresh_token", refreshToken)
+	} else {
+		form.Set("username", g.Username)
+		form.Set("password", g.Password)
+		form.Set("identity_store_id", g.IdentityStoreID)
+		if g.Scope != "" {
+			form.Set("scope", g.Scope)
+		}
+	}
+	form.Set("grant_type", grantType)
+	form.Set("client_id", g.ClientID)
+	form.Set("client_secret", g.ClientSecret)
+
+	fail := func(class Class, status int, reason string, err error) (*Token, error) {
+		return nil, &Error{Class: class, GrantType: grantType, StatusCode: status, Reason: reason, Err: err}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.TokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return fail(ClassRejected, 0, "invalid token_url", nil)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fail(ClassTransient, 0, transportReason(err), stripURL(err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	if err != nil {
+		return fail(ClassTransient, resp.StatusCode, "reading response: "+transportReason(err), stripURL(err))
+	}
+	if len(body) > MaxResponseBytes {
+		return fail(ClassTransient, resp.StatusCode, "response larger than 64 KiB", nil)
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		tok, reason := parseToken(body, grantType, now)
+		if tok == nil {
+			return fail(ClassTransient, resp.StatusCode, reason, nil)
+		}
+		return tok, nil
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		return fail(ClassRejected, resp.StatusCode, "token endpoint redirected; redirects are not followed (check token_url)", nil)
+	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:
+		return fail(ClassTransient, resp.StatusCode, "token endpoint unavailable", nil)
+	case resp.StatusCode >= 400:
+		e := &Error{Class: ClassRejected, GrantType: grantType, StatusCode: resp.StatusCode}
+		var er errorResponse
+		if json.Unmarshal(body, &er) == nil && er.Error != "" {
+			e.Code = sanitize(er.Error, 64, g.secrets())
+			e.Description = sanitize(er.ErrorDescription, 200, g.secrets())
+		} else {
+			e.Reason = "token endpoint refused the request without an OAuth error body"
+		}
+		return nil, e
+	}
+	return fail(ClassTransient, resp.StatusCode, "unexpected status", nil)
+}
+
+// transportReason names the kind of transport failure for operators.
+func transportReason(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		var certErr *tls.CertificateVerificationError
+		if errors.As(err, &certErr) {
+			return "TLS certificate not trusted (configure ca_cert_file)"
+		}
+	}
+	return "connection failed"
+}
+
+// stripURL drops the *url.Error wrapper so that the token URL (which could
+// carry a query string) is not repeated in every error.
+func stripURL(err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		return uerr.Err
+	}
+	return err
+}

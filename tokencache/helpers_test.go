@@ -1,0 +1,152 @@
+package tokencache
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddy-groupid/caddy-groupid/tokencache/clock"
+)
+
+const (
+	testPassword = "pw-Secret-123"
+	testSecret   = "cs-Secret-456"
+)
+
+// idp is a scripted token endpoint. Each request is answered by reply, which
+// defaults to issuing a fresh token "at-N" with refresh token "rt-N".
+type idp struct {
+	t     *testing.T
+	mu    sync.Mutex
+	forms []url.Values
+	reply func(n int, form url.Values, w http.ResponseWriter)
+	srv   *httptest.Server
+	hold  chan struct{} // when not nil, requests wait on it
+	// arrived receives one value per request, before it is answered.
+	arrived chan struct{}
+}
+
+func newIdP(t *testing.T) *idp {
+	d := &idp{t: t, arrived: make(chan struct{}, 1024)}
+	d.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			t.Errorf("parse form: %v", err)
+		}
+		d.mu.Lock()
+		d.forms = append(d.forms, r.PostForm)
+		n, reply, hold := len(d.forms), d.reply, d.hold
+		d.mu.Unlock()
+		d.arrived <- struct{}{}
+		if hold != nil {
+			<-hold
+		}
+		if reply == nil {
+			reply = okReply(60)
+		}
+		reply(n, r.PostForm, w)
+	}))
+	t.Cleanup(d.srv.Close)
+	return d
+}
+
+func (d *idp) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.forms)
+}
+
+func (d *idp) form(i int) url.Values {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.forms[i]
+}
+
+func (d *idp) setReply(f func(n int, form url.Values, w http.ResponseWriter)) {
+	d.mu.Lock()
+	d.reply = f
+	d.mu.Unlock()
+}
+
+func (d *idp) grant() Grant {
+	return Grant{
+		TokenURL: d.srv.URL + "/GroupIDSecurityService/connect/token",
+		Username: "svc", Password: testPassword,
+		ClientID: "legacy", ClientSecret: testSecret,
+		IdentityStoreID: "2",
+	}
+}
+
+func okReply(expiresIn int) func(int, url.Values, http.ResponseWriter) {
+	return func(n int, _ url.Values, w http.ResponseWriter) {
+		writeJSON(w, 200, map[string]any{
+			"access_token":  "at-" + itoa(n),
+			"refresh_token": "rt-" + itoa(n),
+			"token_type":    "Bearer",
+			"expires_in":    expiresIn,
+			"scope":         "directorymanager.api offline_access",
+		})
+	}
+}
+
+func errReply(status int, code, desc string) func(int, url.Values, http.ResponseWriter) {
+	return func(_ int, _ url.Values, w http.ResponseWriter) {
+		writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+var epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// harness is a Source on a fake clock whose events arrive on a channel.
+type harness struct {
+	src    *Source
+	clock  *clock.Fake
+	events chan Event
+}
+
+func newHarness(t *testing.T, d *idp, mod func(*Options)) *harness {
+	h := &harness{clock: clock.NewFake(epoch), events: make(chan Event, 64)}
+	opts := Options{
+		Grant:    d.grant(),
+		Client:   &Client{HTTP: NewHTTPClient(nil, 5*time.Second)},
+		Clock:    h.clock,
+		Rand:     func() float64 { return 0.5 },
+		Observer: func(ev Event) { h.events <- ev },
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	h.src = New(opts)
+	t.Cleanup(h.src.Close)
+	return h
+}
+
+// next waits for the next event that is not a fallback notice.
+func (h *harness) next(t *testing.T) Event {
+	t.Helper()
+	for {
+		select {
+		case ev := <-h.events:
+			if ev.Kind != EventFallback {
+				return ev
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no token event within 10s")
+		}
+	}
+}

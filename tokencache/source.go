@@ -1,0 +1,385 @@
+package tokencache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MinRefreshInterval is the shortest time between two scheduled refreshes,
+// whatever lifetime the server claims.
+const MinRefreshInterval = time.Second
+
+// Options configure a Source. Only Grant and Client are required.
+type Options struct {
+	Grant  Grant
+	Client *Client
+	// Store shares tokens between Sources; nil gives the Source a private one.
+	Store *Store
+	// Clock defaults to SystemClock.
+	Clock Clock
+	// RefreshBefore is how long before expiry the background refresh runs.
+	// Zero means a quarter of the token's lifetime (300 s for GroupID's
+	// 1200 s tokens, 1.25 s for 5 s test tokens). It is capped at half the
+	// lifetime. A random extra of up to half the margin is added, so
+	// replicas started together do not refresh together.
+	RefreshBefore time.Duration
+	// TransientBackoff and RejectedBackoff default to the package defaults.
+	TransientBackoff Backoff
+	RejectedBackoff  Backoff
+	// Rand returns numbers in [0, 1) for jitter; defaults to math/rand/v2.
+	Rand func() float64
+	// Observer, if set, is called from the refresh goroutine after every
+	// token request. It must not block for long.
+	Observer func(Event)
+}
+
+// EventKind says what an Event reports.
+type EventKind int
+
+const (
+	// EventToken: a token request succeeded.
+	EventToken EventKind = iota + 1
+	// EventFailure: a token request failed.
+	EventFailure
+	// EventFallback: a refresh token was refused; a password grant follows.
+	EventFallback
+)
+
+// Event describes one token request, for logs and metrics. It holds no
+// secret and no token.
+type Event struct {
+	Kind      EventKind
+	GrantType string
+	Err       *Error
+	Duration  time.Duration
+	// Expiry of the new token (EventToken).
+	Expiry time.Time
+	// RetryAt is the next scheduled attempt (EventFailure).
+	RetryAt time.Time
+	// First is set on the first token this Source obtained.
+	First bool
+	// Recovered is set on a success that ends a run of failures.
+	Recovered bool
+	// Changed is set on a failure whose class or code differs from the
+	// previous one (or that follows a success): log these, not every retry.
+	Changed bool
+}
+
+// Source keeps one credential's token fresh. Token is safe for concurrent
+// use; every token request is made by the Source's own goroutine, one at a
+// time.
+type Source struct {
+	opts  Options
+	key   string
+	clock Clock
+
+	cur atomic.Pointer[Token]
+
+	mu          sync.Mutex
+	lastErr     *Error
+	nextAttempt time.Time
+	attempting  bool
+	attemptDone chan struct{} // closed when the current or next attempt ends
+	closed      bool
+
+	wake    chan struct{}
+	started atomic.Bool
+	ctx     context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// owned by the refresh goroutine
+	refreshToken string
+	failures     int
+	everHad      bool
+}
+
+// New returns a Source for opts. If opts.Store holds a valid token for the
+// grant, the Source starts with it and makes no request until its refresh
+// is due. Call Start to begin, Close to stop.
+func New(opts Options) *Source {
+	if opts.Clock == nil {
+		opts.Clock = SystemClock{}
+	}
+	if opts.Store == nil {
+		opts.Store = NewStore()
+	}
+	if opts.TransientBackoff.Min <= 0 {
+		opts.TransientBackoff = DefaultTransientBackoff
+	}
+	if opts.RejectedBackoff.Min <= 0 {
+		opts.RejectedBackoff = DefaultRejectedBackoff
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Float64
+	}
+	s := &Source{
+		opts:        opts,
+		key:         opts.Grant.Key(),
+		clock:       opts.Clock,
+		attemptDone: make(chan struct{}),
+		wake:        make(chan struct{}, 1),
+		done:        make(chan struct{}),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	now := s.clock.Now()
+	s.nextAttempt = now
+	if t := opts.Store.Get(s.key); t.ValidAt(now) {
+		// A refresh token may be in use by another Source of the same
+		// grant; reusing a one-time refresh token can revoke the family,
+		// so a seeded Source starts its chain with a password grant.
+		s.cur.Store(t)
+		s.everHad = true
+		s.nextAttempt = s.refreshAt(t, now)
+	}
+	return s
+}
+
+// Key is the grant's keyed hash.
+func (s *Source) Key() string { return s.key }
+
+// Start launches the refresh goroutine; if no valid token is held it makes
+// the first request at once (warm-up).
+func (s *Source) Start() {
+	if s.started.CompareAndSwap(false, true) {
+		go s.run()
+	}
+}
+
+// Close stops the refresh goroutine, aborting any request in flight, and
+// waits for it to end. Waiting callers get a NoTokenError.
+func (s *Source) Close() {
+	s.cancel()
+	if s.started.Load() {
+		<-s.done
+	}
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.attemptDone)
+	}
+	s.mu.Unlock()
+}
+
+// Current returns the held token, valid or not, without waiting.
+func (s *Source) Current() *Token { return s.cur.Load() }
+
+// Token returns a valid token. While one is held this is a lock-free atomic
+// load. Otherwise it waits for the request in flight (or starts one if no
+// backoff is pending), up to ctx; in backoff it fails at once with a
+// *NoTokenError saying when the next attempt is.
+func (s *Source) Token(ctx context.Context) (*Token, error) {
+	if t := s.cur.Load(); t != nil && s.clock.Now().Before(t.Expiry) {
+		return t, nil
+	}
+	return s.slowToken(ctx)
+}
+
+func (s *Source) slowToken(ctx context.Context) (*Token, error) {
+	waited := false
+	for {
+		s.mu.Lock()
+		now := s.clock.Now()
+		if t := s.cur.Load(); t.ValidAt(now) {
+			s.mu.Unlock()
+			return t, nil
+		}
+		if s.closed {
+			s.mu.Unlock()
+			return nil, &NoTokenError{Last: s.lastErr, Cause: ErrClosed}
+		}
+		inBackoff := s.lastErr != nil && !s.attempting && now.Before(s.nextAttempt)
+		if waited || inBackoff {
+			err := &NoTokenError{Last: s.lastErr, RetryAt: s.nextAttempt}
+			s.mu.Unlock()
+			return nil, err
+		}
+		done := s.attemptDone
+		s.mu.Unlock()
+		s.kick()
+		select {
+		case <-done:
+			waited = true
+		case <-ctx.Done():
+			s.mu.Lock()
+			err := &NoTokenError{Last: s.lastErr, RetryAt: s.nextAttempt, Cause: ctx.Err()}
+			s.mu.Unlock()
+			return nil, err
+		}
+	}
+}
+
+// Invalidate drops tok if it is still the current token (the upstream
+// answered 401 to it) and wakes the refresh goroutine to get a new one.
+// It reports whether tok was dropped.
+func (s *Source) Invalidate(tok *Token) bool {
+	if tok == nil || !s.cur.CompareAndSwap(tok, nil) {
+		return false
+	}
+	s.opts.Store.Delete(s.key)
+	s.kick()
+	return true
+}
+
+// State is a snapshot of a Source for status pages.
+type State struct {
+	Token       *Token // may be nil or expired
+	LastErr     *Error
+	NextAttempt time.Time
+	Attempting  bool
+}
+
+// State returns a snapshot.
+func (s *Source) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return State{Token: s.cur.Load(), LastErr: s.lastErr, NextAttempt: s.nextAttempt, Attempting: s.attempting}
+}
+
+func (s *Source) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Source) run() {
+	defer close(s.done)
+	woken := false
+	for {
+		if s.due(woken) {
+			s.attempt()
+		}
+		woken = false
+		s.mu.Lock()
+		wait := s.nextAttempt.Sub(s.clock.Now())
+		s.mu.Unlock()
+		if wait < 0 {
+			wait = 0
+		}
+		t := s.clock.NewTimer(wait)
+		select {
+		case <-s.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		case <-s.wake:
+			t.Stop()
+			woken = true
+		}
+	}
+}
+
+// due reports whether a token request should be made now: its scheduled
+// time has come, or a caller needs a token and no backoff is pending.
+func (s *Source) due(woken bool) bool {
+	if s.ctx.Err() != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now()
+	if !now.Before(s.nextAttempt) {
+		return true
+	}
+	return woken && !s.cur.Load().ValidAt(now) && s.lastErr == nil
+}
+
+// attempt makes one token request (a refresh, falling back to the password
+// grant when the refresh token is refused) and records the outcome.
+func (s *Source) attempt() {
+	s.mu.Lock()
+	s.attempting = true
+	s.mu.Unlock()
+
+	tok, err, grant, took := s.fetch(s.refreshToken)
+	if err != nil && s.refreshToken != "" && err.Class == ClassRejected {
+		s.refreshToken = ""
+		s.emit(Event{Kind: EventFallback, GrantType: grant, Err: err, Duration: took})
+		tok, err, grant, took = s.fetch("")
+	}
+	now := s.clock.Now()
+	ev := Event{GrantType: grant, Duration: took}
+
+	s.mu.Lock()
+	if err == nil {
+		s.cur.Store(tok)
+		s.opts.Store.Put(s.key, tok, now)
+		s.refreshToken = tok.RefreshToken
+		ev.Kind, ev.Expiry = EventToken, tok.Expiry
+		ev.First, ev.Recovered = !s.everHad, s.lastErr != nil
+		s.everHad = true
+		s.lastErr = nil
+		s.failures = 0
+		s.nextAttempt = s.refreshAt(tok, now)
+	} else {
+		s.failures++
+		b := s.opts.TransientBackoff
+		if err.Class == ClassRejected {
+			b = s.opts.RejectedBackoff
+		}
+		ev.Kind, ev.Err = EventFailure, err
+		ev.Changed = s.lastErr == nil || s.lastErr.Class != err.Class || s.lastErr.Code != err.Code || s.lastErr.StatusCode != err.StatusCode
+		s.lastErr = err
+		s.nextAttempt = now.Add(b.Delay(s.failures, s.opts.Rand()))
+		ev.RetryAt = s.nextAttempt
+	}
+	s.attempting = false
+	close(s.attemptDone)
+	s.attemptDone = make(chan struct{})
+	s.mu.Unlock()
+	s.emit(ev)
+}
+
+// fetch makes one request, turning a panic or an unexpected error type into
+// a transient *Error so the goroutine survives.
+func (s *Source) fetch(refreshToken string) (tok *Token, e *Error, grant string, took time.Duration) {
+	grant = "password"
+	if refreshToken != "" {
+		grant = "refresh_token"
+	}
+	start := s.clock.Now()
+	defer func() {
+		took = s.clock.Now().Sub(start)
+		if r := recover(); r != nil {
+			tok, e = nil, &Error{Class: ClassTransient, GrantType: grant, Reason: fmt.Sprintf("internal error: %v", r)}
+		}
+	}()
+	t, err := s.opts.Client.Fetch(s.ctx, s.opts.Grant, refreshToken, start)
+	if err != nil {
+		if !errors.As(err, &e) {
+			e = &Error{Class: ClassTransient, GrantType: grant, Reason: "unexpected error"}
+		}
+		return nil, e, grant, 0
+	}
+	return t, nil, grant, 0
+}
+
+func (s *Source) emit(ev Event) {
+	if s.opts.Observer != nil {
+		s.opts.Observer(ev)
+	}
+}
+
+// refreshAt is when the background refresh for tok should run.
+func (s *Source) refreshAt(tok *Token, now time.Time) time.Time {
+	life := tok.Lifetime()
+	margin := s.opts.RefreshBefore
+	if margin <= 0 {
+		margin = life / 4
+	}
+	if margin > life/2 {
+		margin = life / 2
+	}
+	jitter := time.Duration(s.opts.Rand() * float64(margin) / 2)
+	at := tok.Expiry.Add(-margin - jitter)
+	if floor := now.Add(MinRefreshInterval); at.Before(floor) {
+		at = floor
+	}
+	return at
+}

@@ -1,0 +1,274 @@
+package tokencache
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestColdStartConcurrentCallersShareOneRequest(t *testing.T) {
+	d := newIdP(t)
+	d.hold = make(chan struct{})
+	h := newHarness(t, d, nil)
+	h.src.Start()
+
+	const callers = 200
+	var wg sync.WaitGroup
+	results := make(chan string, callers)
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok, err := h.src.Token(context.Background())
+			if err != nil {
+				results <- "error"
+				return
+			}
+			results <- tok.AccessToken
+		}()
+	}
+	close(d.hold)
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if r != "at-1" {
+			t.Fatalf("caller got %q", r)
+		}
+	}
+	if n := d.count(); n != 1 {
+		t.Fatalf("token requests: got %d want 1", n)
+	}
+}
+
+func TestHeldTokenCostsNoRequestAndRefreshRunsAhead(t *testing.T) {
+	d := newIdP(t)
+	d.setReply(okReply(1200))
+	h := newHarness(t, d, nil)
+	h.src.Start()
+	if ev := h.next(t); ev.Kind != EventToken || !ev.First || ev.GrantType != "password" {
+		t.Fatalf("first event %+v", ev)
+	}
+	for range 1000 {
+		if _, err := h.src.Token(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d.count() != 1 {
+		t.Fatalf("reads made requests: %d", d.count())
+	}
+	// Default margin: a quarter of 1200 s, plus jitter of half of that
+	// (Rand is 0.5 here): the refresh is due at 1200-300-75 = 825 s.
+	due, ok := h.clock.NextDeadline()
+	if !ok || due.Sub(epoch) != 825*time.Second {
+		t.Fatalf("refresh scheduled at %v after issue, want 825s", due.Sub(epoch))
+	}
+	// Hold the refresh in flight: callers keep the current token, no waiting.
+	d.mu.Lock()
+	d.hold = make(chan struct{})
+	d.mu.Unlock()
+	h.clock.Advance(825 * time.Second)
+	<-d.arrived // the warm-up
+	<-d.arrived // the refresh, now held in flight
+	tok, err := h.src.Token(context.Background())
+	if err != nil || tok.AccessToken != "at-1" {
+		t.Fatalf("during refresh got %v, %v", tok, err)
+	}
+	close(d.hold)
+	ev := h.next(t)
+	if ev.Kind != EventToken || ev.GrantType != "refresh_token" {
+		t.Fatalf("refresh event %+v", ev)
+	}
+	if f := d.form(1); f.Get("grant_type") != "refresh_token" || f.Get("refresh_token") != "rt-1" {
+		t.Fatalf("refresh used %v", redactForm(f))
+	}
+	tok, _ = h.src.Token(context.Background())
+	if tok.AccessToken != "at-2" {
+		t.Fatalf("after refresh got %s", tok.AccessToken)
+	}
+}
+
+func TestRefreshChainKeepsNewestRefreshTokenAndFallsBack(t *testing.T) {
+	d := newIdP(t)
+	d.setReply(okReply(100))
+	h := newHarness(t, d, nil)
+	h.src.Start()
+	h.next(t)
+	for i := 2; i <= 5; i++ {
+		due, _ := h.clock.NextDeadline()
+		h.clock.Advance(due.Sub(h.clock.Now()))
+		if ev := h.next(t); ev.GrantType != "refresh_token" {
+			t.Fatalf("step %d grant %s", i, ev.GrantType)
+		}
+		if got, want := d.form(i-1).Get("refresh_token"), "rt-"+itoa(i-1); got != want {
+			t.Fatalf("step %d sent %s want %s", i, got, want)
+		}
+	}
+	// The server invalidates the refresh token: exactly one password grant follows.
+	d.setReply(func(n int, f url.Values, w http.ResponseWriter) {
+		if f.Get("grant_type") == "refresh_token" {
+			errReply(400, "invalid_grant", "")(n, f, w)
+			return
+		}
+		okReply(100)(n, f, w)
+	})
+	before := d.count()
+	due, _ := h.clock.NextDeadline()
+	h.clock.Advance(due.Sub(h.clock.Now()))
+	if ev := h.next(t); ev.Kind != EventToken || ev.GrantType != "password" {
+		t.Fatalf("fallback event %+v", ev)
+	}
+	if n := d.count() - before; n != 2 {
+		t.Fatalf("requests for fallback: %d want 2 (refresh + password)", n)
+	}
+}
+
+func TestOutageKeepsTokenUntilExpiryThenFailsFastWithRetryAt(t *testing.T) {
+	d := newIdP(t)
+	d.setReply(okReply(100))
+	h := newHarness(t, d, func(o *Options) { o.Rand = func() float64 { return 0 } })
+	h.src.Start()
+	h.next(t)
+	d.setReply(func(_ int, _ url.Values, w http.ResponseWriter) { w.WriteHeader(503) })
+
+	due, _ := h.clock.NextDeadline() // 100-25 = 75 s
+	h.clock.Advance(due.Sub(h.clock.Now()))
+	ev := h.next(t)
+	if ev.Kind != EventFailure || !ev.Changed || ev.Err.Class != ClassTransient {
+		t.Fatalf("event %+v", ev)
+	}
+	if tok, err := h.src.Token(context.Background()); err != nil || tok.AccessToken != "at-1" {
+		t.Fatal("valid token not served during outage")
+	}
+	// Retries follow the backoff floor of 1 s (Rand=0); repeat failures are not "changed".
+	for i := 0; i < 30; i++ {
+		due, _ := h.clock.NextDeadline()
+		if gap := due.Sub(h.clock.Now()); gap != time.Second {
+			t.Fatalf("retry gap %v", gap)
+		}
+		h.clock.Advance(time.Second)
+		if ev := h.next(t); ev.Changed {
+			t.Fatal("repeat failure flagged as a change")
+		}
+	}
+	// Now 105 s after issue: expired. Callers fail at once, with the next attempt time.
+	before := d.count()
+	for range 100 {
+		_, err := h.src.Token(context.Background())
+		var nt *NoTokenError
+		if !errors.As(err, &nt) || nt.Permanent() || nt.RetryAt.IsZero() {
+			t.Fatalf("want transient NoTokenError, got %v", err)
+		}
+	}
+	if d.count() != before {
+		t.Fatalf("callers drove %d token requests", d.count()-before)
+	}
+	// GroupID returns: the next scheduled attempt heals it.
+	d.setReply(okReply(100))
+	due, _ = h.clock.NextDeadline()
+	h.clock.Advance(due.Sub(h.clock.Now()))
+	if ev := h.next(t); ev.Kind != EventToken || !ev.Recovered {
+		t.Fatalf("recovery event %+v", ev)
+	}
+	if _, err := h.src.Token(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRejectedCredentialsArePermanentAndSlow(t *testing.T) {
+	d := newIdP(t)
+	d.setReply(errReply(400, "invalid_grant", "invalid_username_or_password"))
+	h := newHarness(t, d, func(o *Options) { o.Rand = func() float64 { return 0 } })
+	h.src.Start()
+	_, err := h.src.Token(context.Background())
+	var nt *NoTokenError
+	if !errors.As(err, &nt) || !nt.Permanent() || nt.Last.Code != "invalid_grant" {
+		t.Fatalf("want permanent NoTokenError, got %v", err)
+	}
+	assertNoSecret(t, err.Error())
+	h.next(t)
+	due, _ := h.clock.NextDeadline()
+	if gap := due.Sub(h.clock.Now()); gap != DefaultRejectedBackoff.Min {
+		t.Fatalf("rejected retry after %v", gap)
+	}
+}
+
+func TestInvalidateOnlyDropsCurrentToken(t *testing.T) {
+	d := newIdP(t)
+	h := newHarness(t, d, nil)
+	h.src.Start()
+	h.next(t)
+	old := h.src.Current()
+	if !h.src.Invalidate(old) {
+		t.Fatal("current token not dropped")
+	}
+	tok, err := h.src.Token(context.Background())
+	if err != nil || tok.AccessToken != "at-2" {
+		t.Fatalf("after invalidate: %v %v", tok, err)
+	}
+	h.next(t)
+	if h.src.Invalidate(old) {
+		t.Fatal("a stale token dropped the new one")
+	}
+	if d.count() != 2 {
+		t.Fatalf("requests %d want 2", d.count())
+	}
+}
+
+func TestStoreSeedsNewSourceWithoutRequest(t *testing.T) {
+	d := newIdP(t)
+	store := NewStore()
+	h1 := newHarness(t, d, func(o *Options) { o.Store = store })
+	h1.src.Start()
+	h1.next(t)
+	h1.src.Close()
+	h2 := newHarness(t, d, func(o *Options) { o.Store = store; o.Clock = h1.clock })
+	h2.src.Start()
+	tok, err := h2.src.Token(context.Background())
+	if err != nil || tok.AccessToken != "at-1" {
+		t.Fatalf("seeded source: %v %v", tok, err)
+	}
+	if d.count() != 1 {
+		t.Fatalf("requests %d want 1", d.count())
+	}
+}
+
+func TestCloseReleasesWaitersAndStops(t *testing.T) {
+	d := newIdP(t)
+	d.hold = make(chan struct{})
+	defer close(d.hold)
+	h := newHarness(t, d, nil)
+	h.src.Start()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := h.src.Token(context.Background())
+		errc <- err
+	}()
+	<-d.arrived
+	h.src.Close()
+	err := <-errc
+	var nt *NoTokenError
+	if !errors.As(err, &nt) {
+		t.Fatalf("waiter got %v", err)
+	}
+	if _, err := h.src.Token(context.Background()); err == nil {
+		t.Fatal("closed source served a token")
+	}
+}
+
+func TestContextEndsWait(t *testing.T) {
+	d := newIdP(t)
+	d.hold = make(chan struct{})
+	defer close(d.hold)
+	h := newHarness(t, d, nil)
+	h.src.Start()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := h.src.Token(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("want context.Canceled, got %v", err)
+	}
+}
