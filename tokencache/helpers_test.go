@@ -150,3 +150,21 @@ func (h *harness) next(t *testing.T) Event {
 		}
 	}
 }
+
+// due waits until the refresh goroutine has armed its timer and returns the
+// timer's deadline.
+func (h *harness) due(t *testing.T) time.Time {
+	t.Helper()
+	h.clock.BlockUntil(1)
+	d, ok := h.clock.NextDeadline()
+	if !ok {
+		t.Fatal("no timer armed")
+	}
+	return d
+}
+
+// advanceToDue moves the clock to the armed timer's deadline.
+func (h *harness) advanceToDue(t *testing.T) {
+	t.Helper()
+	h.clock.Advance(h.due(t).Sub(h.clock.Now()))
+}

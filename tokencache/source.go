@@ -90,8 +90,8 @@ type Source struct {
 	wake    chan struct{}
 	started atomic.Bool
 	ctx     context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
 
 	// owned by the refresh goroutine
 	refreshToken string

@@ -62,8 +62,8 @@ func TestHeldTokenCostsNoRequestAndRefreshRunsAhead(t *testing.T) {
 	}
 	// Default margin: a quarter of 1200 s, plus jitter of half of that
 	// (Rand is 0.5 here): the refresh is due at 1200-300-75 = 825 s.
-	due, ok := h.clock.NextDeadline()
-	if !ok || due.Sub(epoch) != 825*time.Second {
+	due := h.due(t)
+	if due.Sub(epoch) != 825*time.Second {
 		t.Fatalf("refresh scheduled at %v after issue, want 825s", due.Sub(epoch))
 	}
 	// Hold the refresh in flight: callers keep the current token, no waiting.
@@ -98,8 +98,7 @@ func TestRefreshChainKeepsNewestRefreshTokenAndFallsBack(t *testing.T) {
 	h.src.Start()
 	h.next(t)
 	for i := 2; i <= 5; i++ {
-		due, _ := h.clock.NextDeadline()
-		h.clock.Advance(due.Sub(h.clock.Now()))
+		h.advanceToDue(t)
 		if ev := h.next(t); ev.GrantType != "refresh_token" {
 			t.Fatalf("step %d grant %s", i, ev.GrantType)
 		}
@@ -116,8 +115,7 @@ func TestRefreshChainKeepsNewestRefreshTokenAndFallsBack(t *testing.T) {
 		okReply(100)(n, f, w)
 	})
 	before := d.count()
-	due, _ := h.clock.NextDeadline()
-	h.clock.Advance(due.Sub(h.clock.Now()))
+	h.advanceToDue(t)
 	if ev := h.next(t); ev.Kind != EventToken || ev.GrantType != "password" {
 		t.Fatalf("fallback event %+v", ev)
 	}
@@ -134,8 +132,7 @@ func TestOutageKeepsTokenUntilExpiryThenFailsFastWithRetryAt(t *testing.T) {
 	h.next(t)
 	d.setReply(func(_ int, _ url.Values, w http.ResponseWriter) { w.WriteHeader(503) })
 
-	due, _ := h.clock.NextDeadline() // 100-25 = 75 s
-	h.clock.Advance(due.Sub(h.clock.Now()))
+	h.advanceToDue(t) // 100-25 = 75 s
 	ev := h.next(t)
 	if ev.Kind != EventFailure || !ev.Changed || ev.Err.Class != ClassTransient {
 		t.Fatalf("event %+v", ev)
@@ -145,7 +142,7 @@ func TestOutageKeepsTokenUntilExpiryThenFailsFastWithRetryAt(t *testing.T) {
 	}
 	// Retries follow the backoff floor of 1 s (Rand=0); repeat failures are not "changed".
 	for i := 0; i < 30; i++ {
-		due, _ := h.clock.NextDeadline()
+		due := h.due(t)
 		if gap := due.Sub(h.clock.Now()); gap != time.Second {
 			t.Fatalf("retry gap %v", gap)
 		}
@@ -168,8 +165,7 @@ func TestOutageKeepsTokenUntilExpiryThenFailsFastWithRetryAt(t *testing.T) {
 	}
 	// GroupID returns: the next scheduled attempt heals it.
 	d.setReply(okReply(100))
-	due, _ = h.clock.NextDeadline()
-	h.clock.Advance(due.Sub(h.clock.Now()))
+	h.advanceToDue(t)
 	if ev := h.next(t); ev.Kind != EventToken || !ev.Recovered {
 		t.Fatalf("recovery event %+v", ev)
 	}
@@ -190,7 +186,7 @@ func TestRejectedCredentialsArePermanentAndSlow(t *testing.T) {
 	}
 	assertNoSecret(t, err.Error())
 	h.next(t)
-	due, _ := h.clock.NextDeadline()
+	due := h.due(t)
 	if gap := due.Sub(h.clock.Now()); gap != DefaultRejectedBackoff.Min {
 		t.Fatalf("rejected retry after %v", gap)
 	}
