@@ -1,0 +1,112 @@
+package groupidauth
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("groupid_auth", parseCaddyfile)
+	// After request_header puts groupid_auth after forward_auth (which must
+	// never see the service token) and before handle, route and
+	// reverse_proxy, so a site-level groupid_auth also covers a
+	// reverse_proxy nested in handle.
+	httpcaddyfile.RegisterDirectiveOrder("groupid_auth", httpcaddyfile.After, "request_header")
+}
+
+// parseCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	groupid_auth [<matcher>] {
+//	    token_url         <url>
+//	    username          <name>
+//	    password          <secret>
+//	    client_id         <id>
+//	    client_secret     <secret>
+//	    identity_store_id <id>
+//	    scope             <scope...>
+//	    refresh_before    <duration>
+//	    timeout           <duration>
+//	    ca_cert_file      <path>
+//	}
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(Handler)
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return m, err
+}
+
+// UnmarshalCaddyfile implements caddyfile.Unmarshaler. Defaults are left to
+// Provision so that JSON and Caddyfile configs behave the same.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(0) {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("groupid_auth: subdirective %s given more than once", name)
+		}
+		seen[name] = true
+		switch name {
+		case "scope":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			h.Scope = joinSpace(args)
+		case "refresh_before", "timeout":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(d.Val())
+			if err != nil {
+				return d.Errf("groupid_auth: %s: invalid duration", name)
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if name == "timeout" {
+				h.Timeout = caddy.Duration(dur)
+			} else {
+				h.RefreshBefore = caddy.Duration(dur)
+			}
+		default:
+			ptr := h.stringField(name)
+			if ptr == nil {
+				return d.Errf("groupid_auth: unknown subdirective %s", name)
+			}
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			*ptr = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		}
+	}
+	return nil
+}
+
+// stringField returns the single-value string field for a subdirective.
+func (h *Handler) stringField(name string) *string {
+	for _, f := range h.stringFields() {
+		if f.name == name && name != "scope" {
+			return f.ptr
+		}
+	}
+	return nil
+}
+
+func joinSpace(args []string) string {
+	s := args[0]
+	for _, a := range args[1:] {
+		s += " " + a
+	}
+	return s
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

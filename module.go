@@ -1,0 +1,254 @@
+// Package groupidauth is a Caddy HTTP handler that puts a Netwrix Directory
+// Manager (GroupID) service-account bearer token on proxied requests, so
+// that legacy applications can call GroupID's User and Group APIs with no
+// authentication code of their own.
+package groupidauth
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-groupid/caddy-groupid/tokencache"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler obtains a token from GroupID's Security Service with the OAuth2
+// password grant, keeps it fresh in the background, and replaces the
+// Authorization header of every request it handles with
+// "Bearer <token>" before passing the request on (normally to
+// reverse_proxy). Any Authorization header sent by the client is dropped.
+//
+// When no valid token can be had, the request is not passed on. The handler
+// returns an HTTP error instead, which handle_errors can shape:
+//
+//   - 503 Service Unavailable, with Retry-After in seconds, when GroupID's
+//     token endpoint is unreachable or failing (connection errors,
+//     timeouts, 5xx, 429, or a response that is not a token);
+//   - 502 Bad Gateway when GroupID rejects the configured credentials
+//     (wrong password, unknown client, bad scope, wrong token URL). The
+//     error log names the OAuth error code; an operator has to act.
+//
+// Every string field accepts Caddy placeholders that are known at load time,
+// such as {env.GROUPID_PASSWORD} and {file./run/secrets/groupid-password};
+// a placeholder that is unknown or empty fails the config load.
+type Handler struct {
+	// TokenURL is the Security Service token endpoint, e.g.
+	// https://groupid.example.com:4443/GroupIDSecurityService/connect/token.
+	// Required; http:// and https:// are accepted.
+	TokenURL string `json:"token_url,omitempty"`
+	// Username is the service account the sidecar acts as. Required.
+	Username string `json:"username,omitempty"`
+	// Password of the service account. Required. Secret: use a placeholder.
+	Password string `json:"password,omitempty"`
+	// ClientID is the client ID from GroupID's SVC.Client table. Required.
+	ClientID string `json:"client_id,omitempty"`
+	// ClientSecret is the client's secret. Required. Secret: use a placeholder.
+	ClientSecret string `json:"client_secret,omitempty"`
+	// IdentityStoreID is the numeric ID of the identity store holding the
+	// service account (GroupID's non-standard identity_store_id). Required.
+	IdentityStoreID string `json:"identity_store_id,omitempty"`
+	// Scope is a space-separated scope list to request. Default: none is
+	// sent, and GroupID grants the client's allowed scopes, including
+	// offline_access, which brings refresh tokens.
+	Scope string `json:"scope,omitempty"`
+	// RefreshBefore is how long before a token expires the background
+	// refresh starts. Default: a quarter of the token's lifetime (300 s for
+	// GroupID's 1200 s tokens). Capped at half the lifetime. A random extra
+	// of up to half this margin spreads replicas apart.
+	RefreshBefore caddy.Duration `json:"refresh_before,omitempty"`
+	// Timeout bounds each token request, connection included. Default 10 s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// CACertFile is a PEM file of CA certificates trusted for the token
+	// endpoint's TLS certificate, for GroupID sites with self-signed or
+	// internal-CA certificates. Default: the system trust store.
+	CACertFile string `json:"ca_cert_file,omitempty"`
+
+	logger *zap.Logger
+	grant  tokencache.Grant
+	shared *sharedSource
+	// poolKey is set once the shared source is acquired, so Cleanup
+	// releases only what Provision took.
+	poolKey string
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.groupid_auth",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// DefaultTimeout bounds a token request when Timeout is not set.
+const DefaultTimeout = 10 * time.Second
+
+// Provision expands placeholders, validates the configuration and attaches
+// the handler to the shared token source for its credential, starting the
+// background warm-up if this is the first user. It does no network I/O.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if err := h.expandPlaceholders(); err != nil {
+		return err
+	}
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	if h.Timeout == 0 {
+		h.Timeout = caddy.Duration(DefaultTimeout)
+	}
+	var caPEM []byte
+	if h.CACertFile != "" {
+		var err error
+		if caPEM, err = os.ReadFile(h.CACertFile); err != nil {
+			return fmt.Errorf("ca_cert_file: %w", err)
+		}
+	}
+	tlsConfig, err := trustConfig(caPEM)
+	if err != nil {
+		return err
+	}
+	h.grant = tokencache.Grant{
+		TokenURL:        h.TokenURL,
+		Username:        h.Username,
+		Password:        h.Password,
+		ClientID:        h.ClientID,
+		ClientSecret:    h.ClientSecret,
+		IdentityStoreID: h.IdentityStoreID,
+		Scope:           h.Scope,
+	}
+	return h.acquireSource(caPEM, tlsConfig)
+}
+
+// expandPlaceholders replaces {env.*}, {file.*} and other global
+// placeholders in every string field. Errors name the field and the
+// placeholder, never the value.
+func (h *Handler) expandPlaceholders() error {
+	repl := caddy.NewReplacer()
+	for _, f := range h.stringFields() {
+		v, err := repl.ReplaceOrErr(*f.ptr, true, true)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+		*f.ptr = v
+	}
+	return nil
+}
+
+type stringField struct {
+	name string
+	ptr  *string
+}
+
+func (h *Handler) stringFields() []stringField {
+	return []stringField{
+		{"token_url", &h.TokenURL},
+		{"username", &h.Username},
+		{"password", &h.Password},
+		{"client_id", &h.ClientID},
+		{"client_secret", &h.ClientSecret},
+		{"identity_store_id", &h.IdentityStoreID},
+		{"scope", &h.Scope},
+		{"ca_cert_file", &h.CACertFile},
+	}
+}
+
+// Validate checks the configuration. Errors name the field and never
+// repeat its value.
+func (h *Handler) Validate() error {
+	for _, f := range h.stringFields() {
+		switch f.name {
+		case "scope", "ca_cert_file":
+			continue
+		}
+		if *f.ptr == "" {
+			return fmt.Errorf("%s: required", f.name)
+		}
+	}
+	u, err := url.Parse(h.TokenURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return errors.New("token_url: must be an absolute http:// or https:// URL")
+	}
+	if u.User != nil {
+		return errors.New("token_url: must not carry user information")
+	}
+	if h.RefreshBefore < 0 {
+		return errors.New("refresh_before: must not be negative")
+	}
+	if h.Timeout < 0 {
+		return errors.New("timeout: must not be negative")
+	}
+	return nil
+}
+
+// trustConfig builds the TLS client config for the token endpoint.
+func trustConfig(caPEM []byte) (*tls.Config, error) {
+	if caPEM == nil {
+		return nil, nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("ca_cert_file: no PEM certificate found in the file")
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// ServeHTTP sets the bearer token and calls the next handler, or refuses
+// the request when no valid token can be had.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	tok, err := h.shared.src.Token(r.Context())
+	if err != nil {
+		return h.refuse(w, err)
+	}
+	r.Header["Authorization"] = []string{tok.AuthorizationHeader()}
+	return next.ServeHTTP(w, r)
+}
+
+// refuse turns a token failure into the documented HTTP error.
+func (h *Handler) refuse(w http.ResponseWriter, err error) error {
+	var nt *tokencache.NoTokenError
+	if errors.As(err, &nt) && nt.Permanent() {
+		return caddyhttp.Error(http.StatusBadGateway, err)
+	}
+	retry := 1
+	if nt != nil && !nt.RetryAt.IsZero() {
+		secs := math.Ceil(nt.RetryAt.Sub(h.shared.clock.Now()).Seconds())
+		if secs > 1 {
+			retry = int(secs)
+		}
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(retry))
+	return caddyhttp.Error(http.StatusServiceUnavailable, err)
+}
+
+// Cleanup releases the shared token source; the last user stops it.
+func (h *Handler) Cleanup() error {
+	if h.poolKey == "" {
+		return nil
+	}
+	_, err := sources.Delete(h.poolKey)
+	h.poolKey = ""
+	return err
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)
