@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -210,12 +211,38 @@ func trustConfig(caPEM []byte) (*tls.Config, error) {
 // ServeHTTP sets the bearer token and calls the next handler, or refuses
 // the request when no valid token can be had.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if unsafePath(r.URL.Path) {
+		return caddyhttp.Error(http.StatusBadRequest, errors.New("path has dot segments or backslashes; not forwarding with the groupid token"))
+	}
 	tok, err := h.shared.src.Token(r.Context())
 	if err != nil {
 		return h.refuse(w, err)
 	}
 	r.Header["Authorization"] = []string{tok.AuthorizationHeader()}
 	return next.ServeHTTP(w, r)
+}
+
+// unsafePath reports whether p has a "." or ".." segment or a backslash.
+// Caddy's path matchers test the cleaned path but reverse_proxy forwards
+// the raw one, and IIS treats a backslash as a slash, so such a path could
+// steer the token to a URL the matcher never allowed.
+func unsafePath(p string) bool {
+	if strings.IndexByte(p, '\\') >= 0 {
+		return true
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] != '.' || (i > 0 && p[i-1] != '/') {
+			continue
+		}
+		j := i + 1
+		if j < len(p) && p[j] == '.' {
+			j++
+		}
+		if j == len(p) || p[j] == '/' {
+			return true
+		}
+	}
+	return false
 }
 
 // refuse turns a token failure into the documented HTTP error.

@@ -1,0 +1,78 @@
+package groupidauth
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+func TestUnmarshalCaddyfileFullBlock(t *testing.T) {
+	d := caddyfile.NewTestDispenser(`groupid_auth {
+		token_url https://gid:4443/GroupIDSecurityService/connect/token
+		username svc
+		password {env.PW}
+		client_id legacy
+		client_secret {file./run/secret}
+		identity_store_id 2
+		scope directorymanager.api offline_access
+		refresh_before 2m
+		timeout 5s
+		ca_cert_file /etc/gid-ca.pem
+	}`)
+	var h Handler
+	if err := h.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	want := Handler{
+		TokenURL: "https://gid:4443/GroupIDSecurityService/connect/token", Username: "svc",
+		Password: "{env.PW}", ClientID: "legacy", ClientSecret: "{file./run/secret}",
+		IdentityStoreID: "2", Scope: "directorymanager.api offline_access",
+		RefreshBefore: caddy.Duration(2 * time.Minute), Timeout: caddy.Duration(5 * time.Second),
+		CACertFile: "/etc/gid-ca.pem",
+	}
+	if h.TokenURL != want.TokenURL || h.Username != want.Username || h.Password != want.Password ||
+		h.ClientID != want.ClientID || h.ClientSecret != want.ClientSecret || h.IdentityStoreID != want.IdentityStoreID ||
+		h.Scope != want.Scope || h.RefreshBefore != want.RefreshBefore || h.Timeout != want.Timeout || h.CACertFile != want.CACertFile {
+		t.Errorf("parsed %+v", h)
+	}
+}
+
+func TestUnmarshalCaddyfileErrors(t *testing.T) {
+	cases := []struct {
+		name, input, want string
+	}{
+		{"argument on directive", `groupid_auth extra { }`, "wrong argument count"},
+		{"unknown subdirective", `groupid_auth { user svc }`, "unknown subdirective user"},
+		{"repeated subdirective", "groupid_auth {\n username a\n username b\n}", "username given more than once"},
+		{"bad duration", `groupid_auth { refresh_before soon }`, "refresh_before: invalid duration"},
+		{"bad timeout", `groupid_auth { timeout 5 }`, "timeout: invalid duration"},
+	}
+	for _, f := range []string{"token_url", "username", "password", "client_id", "client_secret", "identity_store_id", "ca_cert_file", "refresh_before", "timeout", "scope"} {
+		cases = append(cases,
+			struct{ name, input, want string }{f + " without value", "groupid_auth {\n " + f + "\n}", "wrong argument count"})
+		if f != "scope" {
+			cases = append(cases,
+				struct{ name, input, want string }{f + " with two values", "groupid_auth {\n " + f + " 1s 2s\n}", "wrong argument count"})
+		}
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var h Handler
+			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestUnmarshalCaddyfileNeverEchoesSecretValues(t *testing.T) {
+	var h Handler
+	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("groupid_auth {\n password hunter2 again\n}"))
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error %v", err)
+	}
+}

@@ -1,0 +1,192 @@
+package groupidsim
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"time"
+)
+
+// accessRecord is what the simulator knows about an issued access token.
+type accessRecord struct {
+	family  uint64
+	expires time.Time
+	revoked bool
+}
+
+// refreshRecord is what the simulator knows about an issued refresh token.
+type refreshRecord struct {
+	family  uint64
+	scope   []string
+	expires time.Time // absolute, shared by the whole family
+	used    bool
+	revoked bool
+}
+
+// tokenStore holds issued tokens. A family is every token descended from one
+// password grant. It is guarded by Server.mu.
+type tokenStore struct {
+	access       map[string]*accessRecord
+	refresh      map[string]*refreshRecord
+	issued       []string
+	issuedRT     []string
+	lastFamily   uint64
+	reuseCounter int
+}
+
+func newTokenStore() tokenStore {
+	return tokenStore{access: map[string]*accessRecord{}, refresh: map[string]*refreshRecord{}}
+}
+
+// newOpaqueToken returns 32 random bytes as unpadded base64url (43 chars).
+func newOpaqueToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// grantResult is a successful issuance.
+type grantResult struct {
+	access, refresh string
+	scope           []string
+}
+
+// issueLocked creates a token pair in family (0 starts a new family). A refresh
+// token is created only when scope includes offline_access.
+// Callers hold s.mu.
+func (s *Server) issueLocked(family uint64, scope []string, refreshExpiry time.Time) grantResult {
+	now := s.now()
+	t := &s.tokens
+	if family == 0 {
+		t.lastFamily++
+		family = t.lastFamily
+		refreshExpiry = now.Add(s.cfg.RefreshTokenLifetime)
+	}
+	res := grantResult{access: newOpaqueToken(), scope: scope}
+	t.access[res.access] = &accessRecord{family: family, expires: now.Add(s.cfg.TokenLifetime)}
+	t.issued = append(t.issued, res.access)
+	if contains(scope, "offline_access") {
+		res.refresh = newOpaqueToken()
+		t.refresh[res.refresh] = &refreshRecord{family: family, scope: scope, expires: refreshExpiry}
+		t.issuedRT = append(t.issuedRT, res.refresh)
+	}
+	return res
+}
+
+// issueForPassword starts a new family.
+func (s *Server) issueForPassword(scope []string) grantResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.issueLocked(0, scope, time.Time{})
+}
+
+// redeemRefresh consumes a refresh token and issues its successors. The
+// returned string describes why the token was refused when ok is false.
+func (s *Server) redeemRefresh(token string) (res grantResult, why string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := s.tokens.refresh[token]
+	switch {
+	case rec == nil:
+		return res, "unknown refresh token", false
+	case rec.used:
+		s.tokens.reuseCounter++
+		if s.cfg.ReuseRevokesFamily {
+			s.revokeFamilyLocked(rec.family)
+		}
+		return res, "refresh token already used", false
+	case rec.revoked:
+		return res, "refresh token revoked", false
+	case !s.now().Before(rec.expires):
+		return res, "refresh token expired", false
+	}
+	rec.used = true
+	return s.issueLocked(rec.family, rec.scope, rec.expires), "", true
+}
+
+func (s *Server) revokeFamilyLocked(family uint64) {
+	for _, a := range s.tokens.access {
+		if a.family == family {
+			a.revoked = true
+		}
+	}
+	for _, r := range s.tokens.refresh {
+		if r.family == family {
+			r.revoked = true
+		}
+	}
+}
+
+// access token check results.
+const (
+	accessValid = iota
+	accessExpired
+	accessInvalid
+)
+
+func (s *Server) checkAccess(token string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := s.tokens.access[token]
+	switch {
+	case rec == nil || rec.revoked:
+		return accessInvalid
+	case !s.now().Before(rec.expires):
+		return accessExpired
+	}
+	return accessValid
+}
+
+// RevokeAllTokens makes every access and refresh token issued so far invalid
+// at once, as a signing key rotation on the real server would. Tokens issued
+// afterwards are valid.
+func (s *Server) RevokeAllTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.tokens.access {
+		a.revoked = true
+	}
+	for _, r := range s.tokens.refresh {
+		r.revoked = true
+	}
+}
+
+// InvalidateRefreshTokens makes every refresh token issued so far invalid;
+// access tokens keep working until they expire.
+func (s *Server) InvalidateRefreshTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.tokens.refresh {
+		r.revoked = true
+	}
+}
+
+// IssuedTokens returns every access token ever issued, oldest first.
+func (s *Server) IssuedTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.tokens.issued...)
+}
+
+// IssuedRefreshTokens returns every refresh token ever issued, oldest first.
+func (s *Server) IssuedRefreshTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.tokens.issuedRT...)
+}
+
+// UsedRefreshTokenReuse returns how many times a refresh token that had
+// already been redeemed was presented again.
+func (s *Server) UsedRefreshTokenReuse() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokens.reuseCounter
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
