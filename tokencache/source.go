@@ -303,6 +303,13 @@ func (s *Source) attempt() {
 		s.emit(Event{Kind: EventFallback, GrantType: grant, Err: err, Duration: took})
 		tok, err, grant, took = s.fetch("")
 	}
+	if s.ctx.Err() != nil {
+		// Closed while the request was in flight: nothing to record.
+		s.mu.Lock()
+		s.attempting = false
+		s.mu.Unlock()
+		return
+	}
 	now := s.clock.Now()
 	ev := Event{GrantType: grant, Duration: took}
 
