@@ -1,0 +1,92 @@
+package groupidauth
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/adapt")
+
+// TestAdaptGolden adapts every testdata/adapt/*.caddyfile (and the shipped
+// Caddyfile.example) and compares the JSON with the .json file beside it.
+func TestAdaptGolden(t *testing.T) {
+	inputs, _ := filepath.Glob("testdata/adapt/*.caddyfile")
+	inputs = append(inputs, "Caddyfile.example")
+	for _, in := range inputs {
+		golden := strings.TrimSuffix(in, ".caddyfile") + ".json"
+		if in == "Caddyfile.example" {
+			golden = "testdata/adapt/Caddyfile.example.json"
+		}
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			src, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(src, map[string]any{"filename": in})
+			if err != nil {
+				t.Fatalf("adapt: %v", err)
+			}
+			for _, w := range warnings {
+				t.Errorf("adapt warning: %s", w.String())
+			}
+			var pretty bytes.Buffer
+			if err := json.Indent(&pretty, out, "", "\t"); err != nil {
+				t.Fatal(err)
+			}
+			pretty.WriteByte('\n')
+			if *update {
+				if err := os.WriteFile(golden, pretty.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -run TestAdaptGolden -update)", err)
+			}
+			if !bytes.Equal(pretty.Bytes(), want) {
+				t.Errorf("adapted JSON differs from %s:\n%s", golden, pretty.String())
+			}
+		})
+	}
+}
+
+// TestDirectiveOrder checks the registered order on adapted routes:
+// forward_auth, then groupid_auth, then handle blocks with reverse_proxy.
+func TestDirectiveOrder(t *testing.T) {
+	src := []byte(`:8080 {
+	handle /GroupIDDataService/* {
+		reverse_proxy https://gid:4443
+	}
+	reverse_proxy /other/* localhost:9
+	groupid_auth {
+		token_url https://gid:4443/GroupIDSecurityService/connect/token
+	}
+	forward_auth localhost:9000 {
+		uri /check
+	}
+}`)
+	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(out)
+	fa := strings.Index(s, `"rewrite":{"method":"GET","uri":"/check"}`)
+	ga := strings.Index(s, `"handler":"groupid_auth"`)
+	sub := strings.Index(s, `"handler":"subroute"`)
+	rp := strings.Index(s, `"dial":"localhost:9"`)
+	if fa < 0 || ga < 0 || sub < 0 || rp < 0 {
+		t.Fatalf("missing handlers in %s", s)
+	}
+	if !(fa < ga && ga < sub && ga < rp) {
+		t.Errorf("order wrong: forward_auth@%d groupid_auth@%d handle@%d reverse_proxy@%d", fa, ga, sub, rp)
+	}
+}

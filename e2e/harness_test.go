@@ -1,0 +1,206 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/caddy-groupid/caddy-groupid"
+	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+)
+
+// Ports of this package's Caddy; other packages must not use them.
+const (
+	adminPort = 2991
+	httpPort  = 9181
+	httpsPort = 9544
+)
+
+var base = fmt.Sprintf("http://localhost:%d", httpPort)
+
+const (
+	usersPath = "/GroupIDDataService/api/IdentityStores/2/Users"
+	groupPath = "/GroupIDDataService/api/IdentityStores/2/Groups"
+	logsPath  = "/GroupIDDataService/api/Logs/Download"
+)
+
+// site is one simulator plus the Caddy config in front of it.
+type site struct {
+	t       *testing.T
+	sim     *groupidsim.Server
+	run     *groupidsim.Running
+	caFile  string
+	logFile string
+	tester  *caddytest.Tester
+	client  *http.Client
+	// Password is put into the config; defaults to the simulator's.
+	Password string
+	// Extra is appended to the site block (e.g. to force a real reload).
+	Extra string
+}
+
+func newSite(t *testing.T, cfg groupidsim.Config) *site {
+	t.Helper()
+	sim := groupidsim.New(cfg)
+	run, err := groupidsim.Start("127.0.0.1:0", sim, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = run.Close() })
+	dir := t.TempDir()
+	s := &site{
+		t: t, sim: sim, run: run,
+		caFile:   filepath.Join(dir, "groupid-ca.pem"),
+		logFile:  filepath.Join(dir, "caddy.log"),
+		Password: sim.Config().Password,
+		tester:   caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort, LoadRequestTimeout: 20 * time.Second}),
+		client:   &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+	}
+	t.Cleanup(s.client.CloseIdleConnections)
+	if err := run.CA.WriteCertFile(s.caFile); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// caddyfile is the sidecar config used by the tests: the token goes on
+// User, Group and log-download paths; /public/ is proxied without it;
+// everything else is refused.
+func (s *site) caddyfile() string {
+	c := s.sim.Config()
+	r := strings.NewReplacer(
+		"ADMIN", fmt.Sprint(adminPort), "HTTPPORT", fmt.Sprint(httpPort), "HTTPSPORT", fmt.Sprint(httpsPort),
+		"LOGFILE", s.logFile, "CAFILE", s.caFile, "ORIGIN", s.run.URL, "TOKENURL", s.run.TokenURL(),
+		"USERNAME", c.Username, "PASSWORD", s.Password, "CLIENTID", c.ClientID, "CLIENTSECRET", c.ClientSecret,
+		"EXTRA", s.Extra,
+	)
+	return r.Replace(`{
+	admin localhost:ADMIN
+	http_port HTTPPORT
+	https_port HTTPSPORT
+	grace_period 1ns
+	skip_install_trust
+	auto_https off
+	persist_config off
+	log {
+		output file LOGFILE
+		level DEBUG
+	}
+}
+
+http://localhost:HTTPPORT {
+	log {
+		output file LOGFILE
+	}
+	@groupid path ` + usersPath + ` ` + usersPath + `/* ` + groupPath + ` ` + groupPath + `/* ` + logsPath + `
+	handle @groupid {
+		groupid_auth {
+			token_url TOKENURL
+			username USERNAME
+			password PASSWORD
+			client_id CLIENTID
+			client_secret CLIENTSECRET
+			identity_store_id 2
+			ca_cert_file CAFILE
+		}
+		reverse_proxy ORIGIN {
+			transport http {
+				tls_trust_pool file CAFILE
+			}
+		}
+	}
+	handle /public/* {
+		reverse_proxy ORIGIN {
+			transport http {
+				tls_trust_pool file CAFILE
+			}
+		}
+	}
+	handle {
+		respond "refused EXTRA" 403
+	}
+}
+`)
+}
+
+// load (re)loads the config into the in-process Caddy.
+func (s *site) load() {
+	s.t.Helper()
+	s.tester.InitServer(s.caddyfile(), "caddyfile")
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// call sends a request to the sidecar the way a legacy app would.
+func (s *site) call(method, path string, body []byte, header ...string) reply {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, base+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Add(header[i], header[i+1])
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return reply{resp.StatusCode, resp.Header, b}
+}
+
+// lastRequest returns the newest request the simulator saw for method+path.
+func (s *site) lastRequest(method, path string) groupidsim.Request {
+	s.t.Helper()
+	reqs := s.sim.Requests()
+	for i := len(reqs) - 1; i >= 0; i-- {
+		if reqs[i].Method == method && reqs[i].Path == path {
+			return reqs[i]
+		}
+	}
+	s.t.Fatalf("simulator never saw %s %s", method, path)
+	return groupidsim.Request{}
+}
+
+// bearer is the header value of the simulator's only issued token.
+func (s *site) bearerOf(i int) string {
+	toks := s.sim.IssuedTokens()
+	if i >= len(toks) {
+		s.t.Fatalf("only %d tokens issued", len(toks))
+	}
+	return "Bearer " + toks[i]
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
