@@ -9,9 +9,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	"github.com/caddy-groupid/caddy-groupid/groupidsim"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/adapt")
@@ -88,5 +92,63 @@ func TestDirectiveOrder(t *testing.T) {
 	}
 	if !(fa < ga && ga < sub && ga < rp) {
 		t.Errorf("order wrong: forward_auth@%d groupid_auth@%d handle@%d reverse_proxy@%d", fa, ga, sub, rp)
+	}
+}
+
+// TestCaddyfileExample checks the shipped sidecar config the way a user
+// would: `caddy fmt` leaves it unchanged and `caddy validate` accepts it
+// (placeholders, secret files and CA file resolved, module provisioned).
+func TestCaddyfileExample(t *testing.T) {
+	src, err := os.ReadFile("Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if formatted := caddyfile.Format(src); !bytes.Equal(formatted, src) {
+		t.Errorf("caddy fmt would change Caddyfile.example")
+	}
+
+	dir := t.TempDir()
+	ca, err := groupidsim.GenerateCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := ca.WriteCertFile(caFile); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]string{"password": "pw", "client_secret": "cs"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := map[string]string{
+		"CADDY_ADMIN": "localhost:0", "SIDECAR_PORT": "0", "GROUPID_ORIGIN": "https://127.0.0.1:9",
+		"GROUPID_CA_FILE": caFile, "GROUPID_SECRETS_DIR": dir,
+		"GROUPID_USERNAME": "svc", "GROUPID_CLIENT_ID": "legacy",
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(src, map[string]any{"filename": "Caddyfile.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg caddy.Config
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Validate(&cfg); err != nil {
+		t.Fatalf("caddy validate: %v", err)
+	}
+
+	// Without the username variable the load fails and names the field.
+	t.Setenv("GROUPID_USERNAME", "")
+	out, _, _ = caddyconfig.GetAdapter("caddyfile").Adapt(src, nil)
+	var bad caddy.Config
+	if err := json.Unmarshal(out, &bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Validate(&bad); err == nil || !strings.Contains(err.Error(), "username: evaluated placeholder {env.GROUPID_USERNAME} is empty") {
+		t.Fatalf("validate without username: %v", err)
 	}
 }

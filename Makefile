@@ -1,0 +1,33 @@
+# caddy-groupid: the two commands a newcomer needs are `make demo` and `make test`.
+GO ?= go
+BIN := bin
+
+.PHONY: all build test vet demo bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/caddy ./cmd/caddy
+	$(GO) build -o $(BIN)/groupid-sim ./cmd/groupid-sim
+
+# vet: formatting and go vet.
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# test: vet, the whole suite under the race detector (benchmarks compiled,
+# not run), and checks of the built binary and Caddyfile.example.
+test: vet build
+	$(GO) test -race -count=1 -run . -bench XXX_compile_only ./...
+	$(BIN)/caddy list-modules | grep -qx 'http.handlers.groupid_auth'
+	$(BIN)/caddy fmt Caddyfile.example | diff -u Caddyfile.example -
+	@echo "make test: all checks passed"
+
+# demo: the sidecar from Caddyfile.example in front of the GroupID simulator,
+# with scripted legacy calls. DEMO_EXIT=1 exits after them.
+demo:
+	bash scripts/demo.sh
+
+clean:
+	rm -rf $(BIN) .demo

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Demo: the groupid_auth sidecar (Caddyfile.example) in front of the GroupID
+# simulator. A "legacy app" (plain curl, no credentials) calls the User and
+# Group APIs through the sidecar. With DEMO_EXIT=1 it exits after the
+# scripted calls (status 0 only if all of them behaved as expected);
+# otherwise it stays up for manual calls until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIM_ADDR=${SIM_ADDR:-127.0.0.1:14443}
+SIDECAR_PORT=${SIDECAR_PORT:-18080}
+CADDY_ADMIN=${CADDY_ADMIN:-localhost:12019}
+work=.demo
+rm -rf "$work" && mkdir -p "$work/secrets" bin
+
+echo "==> building caddy (with groupid_auth) and the GroupID simulator"
+go build -o bin/caddy ./cmd/caddy
+go build -o bin/groupid-sim ./cmd/groupid-sim
+
+# The sidecar reads its secrets from files, as it would from a Kubernetes
+# Secret volume. These are the simulator's demo credentials.
+printf '%s' 'sim-Passw0rd!' >"$work/secrets/password"
+printf '%s' 'sim-client-secret' >"$work/secrets/client_secret"
+chmod 600 "$work/secrets/"*
+
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "==> starting the GroupID simulator on https://$SIM_ADDR"
+bin/groupid-sim -addr "$SIM_ADDR" -ca-out "$work/groupid-ca.pem" -ready-file "$work/sim.url" >"$work/sim.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$work/sim.url" ] && break; sleep 0.1; done
+[ -s "$work/sim.url" ] || { echo "simulator did not start:"; cat "$work/sim.log"; exit 1; }
+origin=$(cat "$work/sim.url")
+
+echo "==> starting the sidecar from Caddyfile.example on http://127.0.0.1:$SIDECAR_PORT"
+export CADDY_ADMIN SIDECAR_PORT SIDECAR_BIND=127.0.0.1 GROUPID_ORIGIN="$origin" GROUPID_IDENTITY_STORE_ID=2 \
+	GROUPID_CA_FILE="$PWD/$work/groupid-ca.pem" GROUPID_SECRETS_DIR="$PWD/$work/secrets" \
+	GROUPID_USERNAME=svc-groupid GROUPID_CLIENT_ID=caddy-groupid
+bin/caddy run --config Caddyfile.example --adapter caddyfile >"$work/caddy.log" 2>&1 &
+pids+=($!)
+sidecar=http://127.0.0.1:$SIDECAR_PORT
+for _ in $(seq 100); do curl -s -o /dev/null "$sidecar/" && break; sleep 0.1; done
+
+api=/GroupIDDataService/api/IdentityStores/2
+user=3f9a6c1e-2b7d-4e58-9a41-6d0c5b8e7f01
+group=b71e4d2a-9c35-4f80-8e16-5a2d0c9f4301
+failed=0
+
+# call <expected status> <description> <curl args...>
+call() {
+	local want=$1 what=$2
+	shift 2
+	local out status
+	out=$(curl -sS -o "$work/last-body" -w '%{http_code}' "$@" 2>&1) || true
+	status=${out: -3}
+	local body
+	body=$(head -c 110 "$work/last-body" 2>/dev/null | tr -d '\n' || true)
+	if [ "$status" = "$want" ]; then
+		printf '  ok   %-44s -> %s  %s\n' "$what" "$status" "$body"
+	else
+		printf '  FAIL %-44s -> %s (want %s)  %s\n' "$what" "$status" "$want" "$body"
+		failed=1
+	fi
+}
+
+echo "==> legacy calls through the sidecar (no credentials in the client)"
+call 200 "get one user" "$sidecar$api/Users/$user"
+call 200 "get users (JSON body on GET)" -X GET -H 'Content-Type: application/json' \
+	--data '{"objectIdentities":["'$user'"],"attributesToLoad":["displayName","mail"]}' "$sidecar$api/Users"
+call 200 "create user" -H 'Content-Type: application/json' \
+	--data '{"samAccountName":"legacy.demo","DisplayName":"Legacy Demo"}' "$sidecar$api/Users"
+call 200 "update user" -X PATCH -H 'Content-Type: application/json' \
+	--data '{"objectIdFromIdentityStore":"'$user'","Title":"Demo"}' "$sidecar$api/Users"
+call 200 "get group (JSON array body)" -X GET -H 'Content-Type: application/json' \
+	--data '["displayName","members"]' "$sidecar$api/Groups/$group"
+call 200 "create static group" -H 'Content-Type: application/json' \
+	--data '{"name":"Legacy Demo Team","groupType":"Security"}' "$sidecar$api/Groups/StaticGroup"
+call 200 "join on behalf" -H 'Content-Type: application/json' \
+	--data '["'$user'"]' "$sidecar$api/Groups/$group/JoinOnBehalf"
+call 200 "my groups, page 2 of 20" "$sidecar$api/Users/$user/Groups/All?pageNo=2&pageSize=20"
+call 200 "forged Authorization is replaced" -H 'Authorization: Bearer stolen' "$sidecar$api/Users/$user"
+call 200 "delete users (JSON array body)" -X DELETE -H 'Content-Type: application/json' \
+	--data '["00000000-0000-0000-0000-000000000000"]' "$sidecar$api/Users"
+call 403 "token endpoint is not reachable via sidecar" -X POST "$sidecar/GroupIDSecurityService/connect/token"
+call 403 "other paths are refused" "$sidecar/GroupIDDataService/api/Logs/Download"
+
+tokens=$(curl -s "$origin/_sim/counters" --cacert "$work/groupid-ca.pem")
+echo "==> simulator counters: $tokens"
+if ! grep -q '"password/ok":1' <<<"$tokens"; then
+	echo "  FAIL expected exactly one password grant"
+	failed=1
+fi
+
+if [ "${DEMO_EXIT:-0}" = "1" ]; then
+	[ "$failed" = 0 ] && echo "==> demo passed" || { echo "==> demo FAILED; logs in $work/"; tail -20 "$work/caddy.log"; }
+	exit "$failed"
+fi
+cat <<MSG
+==> sidecar running. Try, with no credentials:
+      curl $sidecar$api/Users/$user
+    Simulator controls: curl --cacert $work/groupid-ca.pem -X POST '$origin/_sim/fault?kind=down'
+    Logs: $work/caddy.log, $work/sim.log. Ctrl-C to stop.
+MSG
+wait
