@@ -1,6 +1,8 @@
 package groupidauth
 
 import (
+	"github.com/dustin/go-humanize"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -29,6 +31,8 @@ func init() {
 //	    refresh_before    <duration>
 //	    timeout           <duration>
 //	    ca_cert_file      <path>
+//	    replay_on_401     on|off
+//	    max_replay_body   <size>
 //	}
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	m := new(Handler)
@@ -57,6 +61,34 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.Scope = joinSpace(args)
+		case "replay_on_401":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			var on bool
+			switch d.Val() {
+			case "on", "true":
+				on = true
+			case "off", "false":
+			default:
+				return d.Errf("groupid_auth: replay_on_401: want on or off")
+			}
+			h.ReplayOn401 = &on
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "max_replay_body":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			size, err := humanize.ParseBytes(d.Val())
+			if err != nil || size > 1<<40 {
+				return d.Errf("groupid_auth: max_replay_body: invalid size")
+			}
+			h.MaxReplayBody = int64(size)
+			if d.NextArg() {
+				return d.ArgErr()
+			}
 		case "refresh_before", "timeout":
 			if !d.NextArg() {
 				return d.ArgErr()

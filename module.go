@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -78,10 +79,21 @@ type Handler struct {
 	// endpoint's TLS certificate, for GroupID sites with self-signed or
 	// internal-CA certificates. Default: the system trust store.
 	CACertFile string `json:"ca_cert_file,omitempty"`
+	// ReplayOn401 controls 401 healing. When the upstream answers 401 to a
+	// request that carried our token (revoked early, e.g. after a signing
+	// key rotation), the token is dropped, a fresh one is fetched, and the
+	// request is sent once more if its body was buffered. Default: true.
+	ReplayOn401 *bool `json:"replay_on_401,omitempty"`
+	// MaxReplayBody is the largest request body, in bytes, that is buffered
+	// so the request can be replayed after a 401. Larger bodies stream
+	// through unbuffered; their 401 goes to the client and the next request
+	// uses the fresh token. Default: 1048576 (1 MiB).
+	MaxReplayBody int64 `json:"max_replay_body,omitempty"`
 
 	logger *zap.Logger
 	grant  tokencache.Grant
 	shared *sharedSource
+	replay bool
 	// poolKey is set once the shared source is acquired, so Cleanup
 	// releases only what Provision took.
 	poolKey string
@@ -102,7 +114,8 @@ const DefaultTimeout = 10 * time.Second
 // the handler to the shared token source for its credential, starting the
 // background warm-up if this is the first user. It does no network I/O.
 func (h *Handler) Provision(ctx caddy.Context) error {
-	h.logger = ctx.Logger()
+	h.logger = loggerFor(ctx)
+	rawPassword, rawSecret := h.Password, h.ClientSecret
 	if err := h.expandPlaceholders(); err != nil {
 		return err
 	}
@@ -112,6 +125,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.Timeout == 0 {
 		h.Timeout = caddy.Duration(DefaultTimeout)
 	}
+	if h.MaxReplayBody == 0 {
+		h.MaxReplayBody = DefaultMaxReplayBody
+	}
+	h.replay = h.ReplayOn401 == nil || *h.ReplayOn401
 	var caPEM []byte
 	if h.CACertFile != "" {
 		var err error
@@ -132,7 +149,30 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		IdentityStoreID: h.IdentityStoreID,
 		Scope:           h.Scope,
 	}
-	return h.acquireSource(caPEM, tlsConfig)
+	return h.acquireSource(caPEM, tlsConfig, h.rereader(rawPassword, rawSecret))
+}
+
+// rereader returns the hook that reads file-based secrets again after the
+// password grant is rejected (Kubernetes updates Secret volumes in place),
+// or nil when neither secret comes from a {file.*} placeholder.
+func (h *Handler) rereader(rawPassword, rawSecret string) func() (tokencache.Grant, bool) {
+	if !strings.Contains(rawPassword, "{file.") && !strings.Contains(rawSecret, "{file.") {
+		return nil
+	}
+	var mu sync.Mutex
+	current := h.grant
+	return func() (tokencache.Grant, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		repl := caddy.NewReplacer()
+		pw, err1 := repl.ReplaceOrErr(rawPassword, true, true)
+		cs, err2 := repl.ReplaceOrErr(rawSecret, true, true)
+		if err1 != nil || err2 != nil || (pw == current.Password && cs == current.ClientSecret) {
+			return current, false
+		}
+		current.Password, current.ClientSecret = pw, cs
+		return current, true
+	}
 }
 
 // expandPlaceholders replaces {env.*}, {file.*} and other global
@@ -193,6 +233,9 @@ func (h *Handler) Validate() error {
 	if h.Timeout < 0 {
 		return errors.New("timeout: must not be negative")
 	}
+	if h.MaxReplayBody < 0 {
+		return errors.New("max_replay_body: must not be negative")
+	}
 	return nil
 }
 
@@ -219,7 +262,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.refuse(w, err)
 	}
 	r.Header["Authorization"] = []string{tok.AuthorizationHeader()}
-	return next.ServeHTTP(w, r)
+	if !h.replay {
+		return next.ServeHTTP(w, r)
+	}
+	return h.serveWithReplay(w, r, next, tok)
 }
 
 // unsafePath reports whether p has a "." or ".." segment or a backslash.

@@ -259,3 +259,12 @@ func TestReprovisionSameCredentialSharesSourceAndToken(t *testing.T) {
 		t.Fatalf("token requests %d, want 1", n)
 	}
 }
+
+// statusOf returns the HTTP status of a caddyhttp.HandlerError, or 0.
+func statusOf(err error) int {
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) {
+		return he.StatusCode
+	}
+	return 0
+}

@@ -21,8 +21,13 @@ var sources = caddy.NewUsagePool()
 // starts from the token its predecessor held.
 var tokenStore = tokencache.NewStore()
 
-// newClock is the clock of new sources; tests replace it.
-var newClock = func() tokencache.Clock { return tokencache.SystemClock{} }
+// Seams for tests: the clock and jitter of new sources, and the logger a
+// handler uses.
+var (
+	newClock  = func() tokencache.Clock { return tokencache.SystemClock{} }
+	newJitter = func() func() float64 { return nil } // nil: math/rand/v2
+	loggerFor = func(ctx caddy.Context) *zap.Logger { return ctx.Logger() }
+)
 
 // sharedSource is a pooled token source plus the logger of the newest
 // config that uses it.
@@ -40,7 +45,7 @@ func (s *sharedSource) Destruct() error {
 
 // acquireSource attaches h to the pooled source for its settings, creating
 // and starting it if none exists.
-func (h *Handler) acquireSource(caPEM []byte, tlsConfig *tls.Config) error {
+func (h *Handler) acquireSource(caPEM []byte, tlsConfig *tls.Config, reread func() (tokencache.Grant, bool)) error {
 	key := tokencache.HashFields(h.grant.Key(), string(caPEM),
 		time.Duration(h.Timeout).String(), time.Duration(h.RefreshBefore).String())
 	val, loaded, err := sources.LoadOrNew(key, func() (caddy.Destructor, error) {
@@ -53,6 +58,8 @@ func (h *Handler) acquireSource(caPEM []byte, tlsConfig *tls.Config) error {
 			Clock:         s.clock,
 			RefreshBefore: time.Duration(h.RefreshBefore),
 			Observer:      s.observe,
+			Reread:        reread,
+			Rand:          newJitter(),
 		})
 		return s, nil
 	})

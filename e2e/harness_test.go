@@ -47,6 +47,9 @@ type site struct {
 	Password string
 	// Extra is appended to the site block (e.g. to force a real reload).
 	Extra string
+	// Timeout is the token request timeout; changing it gives the
+	// credential a new token source (seeded from the token store).
+	Timeout string
 }
 
 func newSite(t *testing.T, cfg groupidsim.Config) *site {
@@ -63,6 +66,7 @@ func newSite(t *testing.T, cfg groupidsim.Config) *site {
 		caFile:   filepath.Join(dir, "groupid-ca.pem"),
 		logFile:  filepath.Join(dir, "caddy.log"),
 		Password: sim.Config().Password,
+		Timeout:  "10s",
 		tester:   caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort, LoadRequestTimeout: 20 * time.Second}),
 		client:   &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
 	}
@@ -82,7 +86,7 @@ func (s *site) caddyfile() string {
 		"ADMIN", fmt.Sprint(adminPort), "HTTPPORT", fmt.Sprint(httpPort), "HTTPSPORT", fmt.Sprint(httpsPort),
 		"LOGFILE", s.logFile, "CAFILE", s.caFile, "ORIGIN", s.run.URL, "TOKENURL", s.run.TokenURL(),
 		"USERNAME", c.Username, "PASSWORD", s.Password, "CLIENTID", c.ClientID, "CLIENTSECRET", c.ClientSecret,
-		"EXTRA", s.Extra,
+		"EXTRA", s.Extra, "TIMEOUT", s.Timeout,
 	)
 	return r.Replace(`{
 	admin localhost:ADMIN
@@ -112,6 +116,7 @@ http://localhost:HTTPPORT {
 			client_secret CLIENTSECRET
 			identity_store_id 2
 			ca_cert_file CAFILE
+			timeout TIMEOUT
 		}
 		reverse_proxy ORIGIN {
 			transport http {

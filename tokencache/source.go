@@ -36,6 +36,12 @@ type Options struct {
 	// Observer, if set, is called from the refresh goroutine after every
 	// token request. It must not block for long.
 	Observer func(Event)
+	// Reread, if set, is called when a password grant is rejected. It
+	// returns the grant with its secrets read again (for example from
+	// files that a Kubernetes Secret update has replaced) and whether they
+	// changed; if they did, the password grant is retried once at once with
+	// the new values, which are kept for later requests.
+	Reread func() (Grant, bool)
 }
 
 // EventKind says what an Event reports.
@@ -93,7 +99,12 @@ type Source struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 
+	// dropRefresh asks the refresh goroutine to forget its refresh token:
+	// after a 401 on a valid token the whole token family is suspect.
+	dropRefresh atomic.Bool
+
 	// owned by the refresh goroutine
+	grant        Grant
 	refreshToken string
 	failures     int
 	everHad      bool
@@ -121,6 +132,7 @@ func New(opts Options) *Source {
 	s := &Source{
 		opts:        opts,
 		key:         opts.Grant.Key(),
+		grant:       opts.Grant,
 		clock:       opts.Clock,
 		attemptDone: make(chan struct{}),
 		wake:        make(chan struct{}, 1),
@@ -221,6 +233,7 @@ func (s *Source) Invalidate(tok *Token) bool {
 	if tok == nil || !s.cur.CompareAndSwap(tok, nil) {
 		return false
 	}
+	s.dropRefresh.Store(true)
 	s.opts.Store.Delete(s.key)
 	s.kick()
 	return true
@@ -297,11 +310,20 @@ func (s *Source) attempt() {
 	s.attempting = true
 	s.mu.Unlock()
 
+	if s.dropRefresh.Swap(false) {
+		s.refreshToken = ""
+	}
 	tok, err, grant, took := s.fetch(s.refreshToken)
 	if err != nil && s.refreshToken != "" && err.Class == ClassRejected {
 		s.refreshToken = ""
 		s.emit(Event{Kind: EventFallback, GrantType: grant, Err: err, Duration: took})
 		tok, err, grant, took = s.fetch("")
+	}
+	if err != nil && grant == "password" && err.Class == ClassRejected && s.opts.Reread != nil {
+		if g, changed := s.opts.Reread(); changed {
+			s.grant = g
+			tok, err, grant, took = s.fetch("")
+		}
 	}
 	if s.ctx.Err() != nil {
 		// Closed while the request was in flight: nothing to record.
@@ -357,7 +379,7 @@ func (s *Source) fetch(refreshToken string) (tok *Token, e *Error, grant string,
 			tok, e = nil, &Error{Class: ClassTransient, GrantType: grant, Reason: fmt.Sprintf("internal error: %v", r)}
 		}
 	}()
-	t, err := s.opts.Client.Fetch(s.ctx, s.opts.Grant, refreshToken, start)
+	t, err := s.opts.Client.Fetch(s.ctx, s.grant, refreshToken, start)
 	if err != nil {
 		if !errors.As(err, &e) {
 			e = &Error{Class: ClassTransient, GrantType: grant, Reason: "unexpected error"}

@@ -268,3 +268,61 @@ func TestContextEndsWait(t *testing.T) {
 		t.Fatalf("want context.Canceled, got %v", err)
 	}
 }
+
+func TestInvalidateForgetsRefreshTokenSoOnePasswordGrantFollows(t *testing.T) {
+	d := newIdP(t)
+	h := newHarness(t, d, nil)
+	h.src.Start()
+	h.next(t)
+	h.src.Invalidate(h.src.Current())
+	h.next(t)
+	if f := d.form(1); f.Get("grant_type") != "password" || f.Get("refresh_token") != "" {
+		t.Fatalf("after a 401 the sidecar sent %s", redactForm(f))
+	}
+	if d.count() != 2 {
+		t.Fatalf("requests %d want 2", d.count())
+	}
+}
+
+func TestRejectedPasswordRereadsSecretsOnce(t *testing.T) {
+	d := newIdP(t)
+	const rotated = "pw-rotated-789"
+	d.setReply(func(n int, f url.Values, w http.ResponseWriter) {
+		if f.Get("password") != rotated {
+			errReply(400, "invalid_grant", "invalid_username_or_password")(n, f, w)
+			return
+		}
+		okReply(60)(n, f, w)
+	})
+	var rereads int
+	next := d.grant() // the file still holds the old password at first
+	h := newHarness(t, d, func(o *Options) {
+		o.Rand = func() float64 { return 0 }
+		o.Reread = func() (Grant, bool) {
+			rereads++
+			return next, next != d.grant()
+		}
+	})
+	h.src.Start()
+	if ev := h.next(t); ev.Kind != EventFailure || !ev.Err.Permanent() {
+		t.Fatalf("event %+v", ev)
+	}
+	if rereads != 1 || d.count() != 1 {
+		t.Fatalf("rereads %d requests %d; want 1 and 1 (unchanged secret is not retried)", rereads, d.count())
+	}
+	// The Secret volume is updated; the next scheduled attempt re-reads it and heals.
+	next.Password = rotated
+	h.advanceToDue(t)
+	if ev := h.next(t); ev.Kind != EventToken || !ev.Recovered {
+		t.Fatalf("event %+v", ev)
+	}
+	if rereads != 2 || d.count() != 3 {
+		t.Fatalf("rereads %d requests %d; want 2 and 3", rereads, d.count())
+	}
+	// Later requests keep the new password without re-reading.
+	h.src.Invalidate(h.src.Current())
+	h.next(t)
+	if d.form(3).Get("password") != rotated || rereads != 2 {
+		t.Fatal("rotated password not kept")
+	}
+}

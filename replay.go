@@ -1,0 +1,146 @@
+package groupidauth
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-groupid/caddy-groupid/tokencache"
+)
+
+// DefaultMaxReplayBody is the largest request body kept for a replay after a
+// 401 when MaxReplayBody is not set: 1 MiB.
+const DefaultMaxReplayBody = 1 << 20
+
+// serveWithReplay forwards r with tok and heals a 401: when the upstream
+// rejects a token that was valid for us (revoked early, e.g. after a signing
+// key rotation), the token is dropped if it is still the current one, a
+// fresh one is fetched (single-flight in the source), and the request is
+// sent once more if its body was buffered within MaxReplayBody. The second
+// answer goes to the client whatever it is: one replay, never a loop.
+func (h *Handler) serveWithReplay(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, tok *tokencache.Token) error {
+	body, replayable, err := bufferBody(r, h.MaxReplayBody)
+	if err != nil {
+		return caddyhttp.Error(http.StatusBadRequest, err)
+	}
+	var saved http.Header
+	if hdr := w.Header(); len(hdr) > 0 {
+		saved = hdr.Clone()
+	}
+	rw := writerPool.Get().(*replayWriter)
+	*rw = replayWriter{ResponseWriter: w, armed: replayable}
+	err = next.ServeHTTP(rw, r)
+	status, intercepted := rw.status, rw.intercepted
+	*rw = replayWriter{}
+	writerPool.Put(rw)
+
+	if status != http.StatusUnauthorized {
+		return err
+	}
+	h.shared.src.Invalidate(tok)
+	if !intercepted {
+		return err
+	}
+	hdr := w.Header()
+	clear(hdr)
+	for k, v := range saved {
+		hdr[k] = v
+	}
+	fresh, terr := h.shared.src.Token(r.Context())
+	if terr != nil {
+		return h.refuse(w, terr)
+	}
+	r.Header["Authorization"] = []string{fresh.AuthorizationHeader()}
+	if body != nil {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// bufferBody reads r's body into memory if it fits in max bytes, so that the
+// request can be sent again. A larger body is streamed as before (the part
+// already read is put back in front) and the request is not replayable.
+func bufferBody(r *http.Request, max int64) (body []byte, replayable bool, err error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, true, nil
+	}
+	if r.ContentLength > max {
+		return nil, false, nil
+	}
+	n := r.ContentLength
+	if n < 0 {
+		n = 512
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n+1))
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, max+1)); err != nil {
+		return nil, false, err
+	}
+	if int64(buf.Len()) > max {
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(buf.Bytes()), r.Body), r.Body}
+		return nil, false, nil
+	}
+	_ = r.Body.Close()
+	body = buf.Bytes()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return body, true, nil
+}
+
+var writerPool = sync.Pool{New: func() any { return new(replayWriter) }}
+
+// replayWriter passes a response through, except that when armed it holds
+// back a 401 (status, headers and body) so the request can be replayed.
+type replayWriter struct {
+	http.ResponseWriter
+	armed       bool
+	intercepted bool
+	wrote       bool
+	status      int
+}
+
+func (rw *replayWriter) WriteHeader(code int) {
+	if rw.intercepted || rw.wrote {
+		return
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		rw.ResponseWriter.WriteHeader(code)
+		return
+	}
+	rw.status = code
+	if code == http.StatusUnauthorized && rw.armed {
+		rw.intercepted = true
+		return
+	}
+	rw.wrote = true
+	rw.ResponseWriter.WriteHeader(code)
+}
+
+func (rw *replayWriter) Write(b []byte) (int, error) {
+	if !rw.wrote && !rw.intercepted {
+		rw.WriteHeader(http.StatusOK)
+	}
+	if rw.intercepted {
+		return len(b), nil
+	}
+	return rw.ResponseWriter.Write(b)
+}
+
+// FlushError lets reverse_proxy flush streamed responses; a held-back 401
+// is not flushed.
+func (rw *replayWriter) FlushError() error {
+	if rw.intercepted {
+		return nil
+	}
+	return http.NewResponseController(rw.ResponseWriter).Flush()
+}
+
+// Flush is FlushError for callers that use http.Flusher.
+func (rw *replayWriter) Flush() { _ = rw.FlushError() }
+
+// Unwrap gives http.ResponseController access to the underlying writer.
+func (rw *replayWriter) Unwrap() http.ResponseWriter { return rw.ResponseWriter }

@@ -1,0 +1,124 @@
+package groupidauth
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/tokencache"
+	"github.com/caddy-groupid/caddy-groupid/tokencache/clock"
+)
+
+// rig is a handler in front of the simulator, both on one fake clock. The
+// next handler serves the request with the simulator in-process, so every
+// forwarded request has its token checked by the simulator at fake time.
+type rig struct {
+	t     *testing.T
+	clk   *clock.Fake
+	sim   *groupidsim.Server
+	h     *Handler
+	logs  *observer.ObservedLogs
+	start time.Time
+}
+
+var rigEpoch = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+
+// newRig sets the package seams (clock, jitter 0.5, observed logger); such
+// tests must not run in parallel.
+func newRig(t *testing.T, cfg groupidsim.Config, mod func(*rig)) *rig {
+	t.Helper()
+	clk := clock.NewFake(rigEpoch)
+	cfg.Now = clk.Now
+	sim, tokenURL := simSite(t, cfg)
+	core, logs := observer.New(zap.DebugLevel)
+	oldClock, oldJitter, oldLogger := newClock, newJitter, loggerFor
+	newClock = func() tokencache.Clock { return clk }
+	newJitter = func() func() float64 { return func() float64 { return 0.5 } }
+	loggerFor = func(caddy.Context) *zap.Logger { return zap.New(core) }
+	t.Cleanup(func() { newClock, newJitter, loggerFor = oldClock, oldJitter, oldLogger })
+	h := simHandler(tokenURL)
+	r := &rig{t: t, clk: clk, sim: sim, h: h, logs: logs, start: rigEpoch}
+	if mod != nil {
+		mod(r)
+	}
+	if err := provision(t, h); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// settle waits until the refresh goroutine is idle on its timer.
+func (r *rig) settle() {
+	r.clk.BlockUntil(1)
+	for r.h.shared.src.State().Attempting {
+		r.clk.BlockUntil(1)
+	}
+}
+
+// advance moves fake time forward in steps, letting the source act on each.
+func (r *rig) advance(d, step time.Duration) {
+	for d > 0 {
+		s := min(step, d)
+		r.clk.Advance(s)
+		r.settle()
+		d -= s
+	}
+}
+
+// elapsed is fake time since the rig started.
+func (r *rig) elapsed() time.Duration { return r.clk.Now().Sub(r.start) }
+
+type simNext struct{ sim *groupidsim.Server }
+
+func (n simNext) ServeHTTP(w http.ResponseWriter, req *http.Request) error {
+	n.sim.Handler().ServeHTTP(w, req)
+	return nil
+}
+
+// do sends one request through the handler and returns the status the
+// client would see, and the Retry-After header.
+func (r *rig) do(method, path string, body []byte) (int, string) {
+	r.t.Helper()
+	req := httptest.NewRequest(method, path, bytes.NewReader(body))
+	if body == nil {
+		req = httptest.NewRequest(method, path, nil)
+	}
+	w, err := serve(r.h, req, simNext{r.sim})
+	if err != nil {
+		st := statusOf(err)
+		if st == 0 {
+			r.t.Fatalf("%s %s: %v", method, path, err)
+		}
+		return st, w.Header().Get("Retry-After")
+	}
+	return w.Code, w.Header().Get("Retry-After")
+}
+
+// getUser is the typical legacy call.
+func (r *rig) getUser() (int, string) {
+	return r.do("GET", "/GroupIDDataService/api/IdentityStores/2/Users/"+groupidsim.SeedUserID, nil)
+}
+
+// tokenRequests is the number of token requests the simulator has seen.
+func (r *rig) tokenRequests() int { return r.sim.Counters().TokensTotal() }
+
+// concurrently runs f n times in parallel and waits.
+func concurrently(n int, f func()) {
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
+	}
+	wg.Wait()
+}
