@@ -21,6 +21,8 @@ func TestUnmarshalCaddyfileFullBlock(t *testing.T) {
 		refresh_before 2m
 		timeout 5s
 		ca_cert_file /etc/gid-ca.pem
+		replay_on_401 off
+		max_replay_body 64KiB
 	}`)
 	var h Handler
 	if err := h.UnmarshalCaddyfile(d); err != nil {
@@ -35,7 +37,8 @@ func TestUnmarshalCaddyfileFullBlock(t *testing.T) {
 	}
 	if h.TokenURL != want.TokenURL || h.Username != want.Username || h.Password != want.Password ||
 		h.ClientID != want.ClientID || h.ClientSecret != want.ClientSecret || h.IdentityStoreID != want.IdentityStoreID ||
-		h.Scope != want.Scope || h.RefreshBefore != want.RefreshBefore || h.Timeout != want.Timeout || h.CACertFile != want.CACertFile {
+		h.Scope != want.Scope || h.RefreshBefore != want.RefreshBefore || h.Timeout != want.Timeout || h.CACertFile != want.CACertFile ||
+		h.ReplayOn401 == nil || *h.ReplayOn401 || h.MaxReplayBody != 64<<10 {
 		t.Errorf("parsed %+v", h)
 	}
 }
@@ -49,13 +52,19 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"repeated subdirective", "groupid_auth {\n username a\n username b\n}", "username given more than once"},
 		{"bad duration", `groupid_auth { refresh_before soon }`, "refresh_before: invalid duration"},
 		{"bad timeout", `groupid_auth { timeout 5 }`, "timeout: invalid duration"},
+		{"bad replay switch", `groupid_auth { replay_on_401 maybe }`, "replay_on_401: want on or off"},
+		{"bad replay size", `groupid_auth { max_replay_body lots }`, "max_replay_body: invalid size"},
 	}
-	for _, f := range []string{"token_url", "username", "password", "client_id", "client_secret", "identity_store_id", "ca_cert_file", "refresh_before", "timeout", "scope"} {
+	twoValues := map[string]string{"replay_on_401": "on off", "max_replay_body": "1KiB 2KiB", "refresh_before": "1s 2s", "timeout": "1s 2s"}
+	for _, f := range []string{"token_url", "username", "password", "client_id", "client_secret", "identity_store_id", "ca_cert_file", "refresh_before", "timeout", "scope", "replay_on_401", "max_replay_body"} {
 		cases = append(cases,
 			struct{ name, input, want string }{f + " without value", "groupid_auth {\n " + f + "\n}", "wrong argument count"})
+		if twoValues[f] == "" {
+			twoValues[f] = "a b"
+		}
 		if f != "scope" {
 			cases = append(cases,
-				struct{ name, input, want string }{f + " with two values", "groupid_auth {\n " + f + " 1s 2s\n}", "wrong argument count"})
+				struct{ name, input, want string }{f + " with two values", "groupid_auth {\n " + f + " " + twoValues[f] + "\n}", "wrong argument count"})
 		}
 	}
 	for _, tc := range cases {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,6 +107,10 @@ type Source struct {
 	// owned by the refresh goroutine
 	grant        Grant
 	refreshToken string
+	// addOffline is set while offline_access is added to a configured
+	// scope that lacks it (to get refresh tokens); cleared for good if
+	// the server answers invalid_scope.
+	addOffline bool
 	failures     int
 	everHad      bool
 }
@@ -133,6 +138,7 @@ func New(opts Options) *Source {
 		opts:        opts,
 		key:         opts.Grant.Key(),
 		grant:       opts.Grant,
+		addOffline:  opts.Grant.Scope != "" && !hasScope(opts.Grant.Scope, "offline_access"),
 		clock:       opts.Clock,
 		attemptDone: make(chan struct{}),
 		wake:        make(chan struct{}, 1),
@@ -319,6 +325,12 @@ func (s *Source) attempt() {
 		s.emit(Event{Kind: EventFallback, GrantType: grant, Err: err, Duration: took})
 		tok, err, grant, took = s.fetch("")
 	}
+	if err != nil && grant == "password" && s.addOffline && err.Code == "invalid_scope" {
+		// The client may not have offline_access: ask for the configured
+		// scope alone from now on.
+		s.addOffline = false
+		tok, err, grant, took = s.fetch("")
+	}
 	if err != nil && grant == "password" && err.Class == ClassRejected && s.opts.Reread != nil {
 		if g, changed := s.opts.Reread(); changed {
 			s.grant = g
@@ -379,7 +391,11 @@ func (s *Source) fetch(refreshToken string) (tok *Token, e *Error, grant string,
 			tok, e = nil, &Error{Class: ClassTransient, GrantType: grant, Reason: fmt.Sprintf("internal error: %v", r)}
 		}
 	}()
-	t, err := s.opts.Client.Fetch(s.ctx, s.grant, refreshToken, start)
+	g := s.grant
+	if s.addOffline {
+		g.Scope += " offline_access"
+	}
+	t, err := s.opts.Client.Fetch(s.ctx, g, refreshToken, start)
 	if err != nil {
 		if !errors.As(err, &e) {
 			e = &Error{Class: ClassTransient, GrantType: grant, Reason: "unexpected error"}
@@ -411,4 +427,14 @@ func (s *Source) refreshAt(tok *Token, now time.Time) time.Time {
 		at = floor
 	}
 	return at
+}
+
+// hasScope reports whether the space-separated list holds scope.
+func hasScope(list, scope string) bool {
+	for _, s := range strings.Fields(list) {
+		if s == scope {
+			return true
+		}
+	}
+	return false
 }

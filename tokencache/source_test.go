@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -324,5 +325,33 @@ func TestRejectedPasswordRereadsSecretsOnce(t *testing.T) {
 	h.next(t)
 	if d.form(3).Get("password") != rotated || rereads != 2 {
 		t.Fatal("rotated password not kept")
+	}
+}
+
+func TestConfiguredScopeGetsOfflineAccessUnlessRefused(t *testing.T) {
+	for _, allowed := range []bool{true, false} {
+		d := newIdP(t)
+		d.setReply(func(n int, f url.Values, w http.ResponseWriter) {
+			if !allowed && strings.Contains(f.Get("scope"), "offline_access") {
+				errReply(400, "invalid_scope", "")(n, f, w)
+				return
+			}
+			okReply(60)(n, f, w)
+		})
+		h := newHarness(t, d, func(o *Options) { o.Grant.Scope = "directorymanager.api openid" })
+		h.src.Start()
+		if ev := h.next(t); ev.Kind != EventToken {
+			t.Fatalf("allowed=%v: %+v", allowed, ev)
+		}
+		if got := d.form(0).Get("scope"); got != "directorymanager.api openid offline_access" {
+			t.Fatalf("first request scope %q", got)
+		}
+		if !allowed {
+			if d.count() != 2 || d.form(1).Get("scope") != "directorymanager.api openid" {
+				t.Fatalf("after invalid_scope: %d requests, scope %q", d.count(), d.form(1).Get("scope"))
+			}
+		} else if d.count() != 1 {
+			t.Fatalf("requests %d", d.count())
+		}
 	}
 }
