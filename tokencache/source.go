@@ -111,8 +111,8 @@ type Source struct {
 	// scope that lacks it (to get refresh tokens); cleared for good if
 	// the server answers invalid_scope.
 	addOffline bool
-	failures     int
-	everHad      bool
+	failures   int
+	everHad    bool
 }
 
 // New returns a Source for opts. If opts.Store holds a valid token for the
