@@ -49,6 +49,10 @@ func init() {
 // such as {env.GROUPID_PASSWORD} and {file./run/secrets/groupid-password};
 // a placeholder that is unknown or empty fails the config load.
 type Handler struct {
+	// Name labels this credential in metrics, logs, the admin status and
+	// readiness checks. Default: username@token-host/identity_store_id.
+	// Never put a secret here.
+	Name string `json:"name,omitempty"`
 	// TokenURL is the Security Service token endpoint, e.g.
 	// https://groupid.example.com:4443/GroupIDSecurityService/connect/token.
 	// Required; http:// and https:// are accepted.
@@ -125,6 +129,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.Timeout == 0 {
 		h.Timeout = caddy.Duration(DefaultTimeout)
 	}
+	if h.Name == "" {
+		h.Name = defaultName(h.Username, h.TokenURL, h.IdentityStoreID)
+	}
 	if h.MaxReplayBody == 0 {
 		h.MaxReplayBody = DefaultMaxReplayBody
 	}
@@ -148,6 +155,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		ClientSecret:    h.ClientSecret,
 		IdentityStoreID: h.IdentityStoreID,
 		Scope:           h.Scope,
+	}
+	if err := initMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
 	}
 	return h.acquireSource(caPEM, tlsConfig, h.rereader(rawPassword, rawSecret))
 }
@@ -197,6 +207,7 @@ type stringField struct {
 
 func (h *Handler) stringFields() []stringField {
 	return []stringField{
+		{"name", &h.Name},
 		{"token_url", &h.TokenURL},
 		{"username", &h.Username},
 		{"password", &h.Password},
@@ -213,7 +224,7 @@ func (h *Handler) stringFields() []stringField {
 func (h *Handler) Validate() error {
 	for _, f := range h.stringFields() {
 		switch f.name {
-		case "scope", "ca_cert_file":
+		case "name", "scope", "ca_cert_file":
 			continue
 		}
 		if *f.ptr == "" {
@@ -227,6 +238,9 @@ func (h *Handler) Validate() error {
 	if u.User != nil {
 		return errors.New("token_url: must not carry user information")
 	}
+	if len(h.Name) > 128 || !printable(h.Name) {
+		return errors.New("name: must be at most 128 printable characters")
+	}
 	if h.RefreshBefore < 0 {
 		return errors.New("refresh_before: must not be negative")
 	}
@@ -237,6 +251,25 @@ func (h *Handler) Validate() error {
 		return errors.New("max_replay_body: must not be negative")
 	}
 	return nil
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// info is what status pages may show about the credential.
+func (h *Handler) info() credentialInfo {
+	return credentialInfo{
+		Name:            h.Name,
+		TokenHost:       tokenHost(h.TokenURL),
+		Username:        h.Username,
+		IdentityStoreID: h.IdentityStoreID,
+	}
 }
 
 // trustConfig builds the TLS client config for the token endpoint.
@@ -262,6 +295,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.refuse(w, err)
 	}
 	r.Header["Authorization"] = []string{tok.AuthorizationHeader()}
+	h.shared.stats.injected.Add(1)
 	if !h.replay {
 		return next.ServeHTTP(w, r)
 	}
@@ -295,8 +329,10 @@ func unsafePath(p string) bool {
 func (h *Handler) refuse(w http.ResponseWriter, err error) error {
 	var nt *tokencache.NoTokenError
 	if errors.As(err, &nt) && nt.Permanent() {
+		h.shared.stats.rejected.Add(1)
 		return caddyhttp.Error(http.StatusBadGateway, err)
 	}
+	h.shared.stats.unavailable.Add(1)
 	retry := 1
 	if nt != nil && !nt.RetryAt.IsZero() {
 		secs := math.Ceil(nt.RetryAt.Sub(h.shared.clock.Now()).Seconds())

@@ -42,8 +42,10 @@ func (h *Handler) serveWithReplay(w http.ResponseWriter, r *http.Request, next c
 	}
 	h.shared.src.Invalidate(tok)
 	if !intercepted {
+		h.shared.stats.passed401.Add(1)
 		return err
 	}
+	h.shared.stats.replays.Add(1)
 	hdr := w.Header()
 	clear(hdr)
 	for k, v := range saved {

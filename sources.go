@@ -35,21 +35,26 @@ type sharedSource struct {
 	src    *tokencache.Source
 	clock  tokencache.Clock
 	logger atomic.Pointer[zap.Logger]
+	info   credentialInfo
+	stats  sourceStats
 }
 
 // Destruct stops the source when its last user is cleaned up.
 func (s *sharedSource) Destruct() error {
 	s.src.Close()
+	unregisterCredential(s)
+	forgetMetrics(s)
 	return nil
 }
 
 // acquireSource attaches h to the pooled source for its settings, creating
 // and starting it if none exists.
 func (h *Handler) acquireSource(caPEM []byte, tlsConfig *tls.Config, reread func() (tokencache.Grant, bool)) error {
-	key := tokencache.HashFields(h.grant.Key(), string(caPEM),
+	key := tokencache.HashFields(h.grant.Key(), h.Name, string(caPEM),
 		time.Duration(h.Timeout).String(), time.Duration(h.RefreshBefore).String())
 	val, loaded, err := sources.LoadOrNew(key, func() (caddy.Destructor, error) {
-		s := &sharedSource{clock: newClock()}
+		s := &sharedSource{clock: newClock(), info: h.info()}
+		s.stats.init()
 		s.logger.Store(h.logger)
 		s.src = tokencache.New(tokencache.Options{
 			Grant:         h.grant,
@@ -73,6 +78,7 @@ func (h *Handler) acquireSource(caPEM []byte, tlsConfig *tls.Config, reread func
 	} else {
 		h.shared.src.Start()
 	}
+	registerCredential(h.shared)
 	return nil
 }
 
@@ -80,6 +86,7 @@ func (h *Handler) acquireSource(caPEM []byte, tlsConfig *tls.Config, reread func
 // obtained or after a failure, error when the failure changes, warn when a
 // refresh token is refused. Never a secret or a token.
 func (s *sharedSource) observe(ev tokencache.Event) {
+	s.stats.record(s.info.Name, ev, s.clock.Now())
 	log := s.logger.Load()
 	if log == nil {
 		return

@@ -103,6 +103,8 @@ type Source struct {
 	// dropRefresh asks the refresh goroutine to forget its refresh token:
 	// after a 401 on a valid token the whole token family is suspect.
 	dropRefresh atomic.Bool
+	// force asks for a token request now, even during a backoff.
+	force atomic.Bool
 
 	// owned by the refresh goroutine
 	grant        Grant
@@ -245,6 +247,14 @@ func (s *Source) Invalidate(tok *Token) bool {
 	return true
 }
 
+// ForceRefresh asks the refresh goroutine for a token request now, even
+// during a backoff (an operator's action). The current token stays in use
+// until the new one arrives.
+func (s *Source) ForceRefresh() {
+	s.force.Store(true)
+	s.kick()
+}
+
 // State is a snapshot of a Source for status pages.
 type State struct {
 	Token       *Token // may be nil or expired
@@ -303,7 +313,7 @@ func (s *Source) due(woken bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock.Now()
-	if !now.Before(s.nextAttempt) {
+	if s.force.Swap(false) || !now.Before(s.nextAttempt) {
 		return true
 	}
 	return woken && !s.cur.Load().ValidAt(now) && s.lastErr == nil

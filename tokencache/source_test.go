@@ -355,3 +355,19 @@ func TestConfiguredScopeGetsOfflineAccessUnlessRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestForceRefreshSkipsBackoffOnce(t *testing.T) {
+	d := newIdP(t)
+	d.setReply(func(_ int, _ url.Values, w http.ResponseWriter) { w.WriteHeader(503) })
+	h := newHarness(t, d, nil)
+	h.src.Start()
+	h.next(t)
+	d.setReply(okReply(60))
+	h.src.ForceRefresh()
+	if ev := h.next(t); ev.Kind != EventToken || !ev.Recovered {
+		t.Fatalf("forced refresh: %+v", ev)
+	}
+	if d.count() != 2 {
+		t.Fatalf("requests %d want 2", d.count())
+	}
+}
