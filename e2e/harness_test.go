@@ -24,9 +24,14 @@ const (
 	adminPort = 2991
 	httpPort  = 9181
 	httpsPort = 9544
+	opsPort   = 9182
 )
 
-var base = fmt.Sprintf("http://localhost:%d", httpPort)
+var (
+	base  = fmt.Sprintf("http://localhost:%d", httpPort)
+	ops   = fmt.Sprintf("http://localhost:%d", opsPort)
+	admin = fmt.Sprintf("http://localhost:%d", adminPort)
+)
 
 const (
 	usersPath = "/GroupIDDataService/api/IdentityStores/2/Users"
@@ -86,7 +91,7 @@ func (s *site) caddyfile() string {
 		"ADMIN", fmt.Sprint(adminPort), "HTTPPORT", fmt.Sprint(httpPort), "HTTPSPORT", fmt.Sprint(httpsPort),
 		"LOGFILE", s.logFile, "CAFILE", s.caFile, "ORIGIN", s.run.URL, "TOKENURL", s.run.TokenURL(),
 		"USERNAME", c.Username, "PASSWORD", s.Password, "CLIENTID", c.ClientID, "CLIENTSECRET", c.ClientSecret,
-		"EXTRA", s.Extra, "TIMEOUT", s.Timeout,
+		"EXTRA", s.Extra, "TIMEOUT", s.Timeout, "OPSPORT", fmt.Sprint(opsPort),
 	)
 	return r.Replace(`{
 	admin localhost:ADMIN
@@ -135,6 +140,18 @@ http://localhost:HTTPPORT {
 		respond "refused EXTRA" 403
 	}
 }
+
+http://localhost:OPSPORT {
+	handle /ready {
+		groupid_ready
+	}
+	handle /live {
+		respond "alive" 200
+	}
+	handle /metrics {
+		metrics
+	}
+}
 `)
 }
 
@@ -153,11 +170,17 @@ type reply struct {
 // call sends a request to the sidecar the way a legacy app would.
 func (s *site) call(method, path string, body []byte, header ...string) reply {
 	s.t.Helper()
+	return s.callURL(method, base+path, body, header...)
+}
+
+// callURL sends a request to any URL (sidecar, ops site or admin API).
+func (s *site) callURL(method, url string, body []byte, header ...string) reply {
+	s.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequest(method, base+path, rd)
+	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -169,7 +192,7 @@ func (s *site) call(method, path string, body []byte, header ...string) reply {
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
+		s.t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
