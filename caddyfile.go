@@ -4,9 +4,11 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddytls"
 )
 
 func init() {
@@ -21,6 +23,7 @@ func init() {
 // parseCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
 //	groupid_auth [<matcher>] {
+//	    name              <label>
 //	    token_url         <url>
 //	    username          <name>
 //	    password          <secret>
@@ -30,7 +33,15 @@ func init() {
 //	    scope             <scope...>
 //	    refresh_before    <duration>
 //	    timeout           <duration>
+//	    dial_timeout      <duration>
 //	    ca_cert_file      <path>
+//	    tls_trust_pool    <module> [...]
+//	    tls_client_cert   <path>
+//	    tls_client_key    <path>
+//	    tls_server_name   <name>
+//	    tls_insecure_skip_verify
+//	    allow_http
+//	    client_auth       form|basic
 //	    replay_on_401     on|off
 //	    max_replay_body   <size>
 //	}
@@ -89,7 +100,30 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.ArgErr()
 			}
-		case "refresh_before", "timeout":
+		case "tls_insecure_skip_verify", "allow_http":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if name == "allow_http" {
+				h.AllowHTTP = true
+			} else {
+				h.TLSInsecureSkipVerify = true
+			}
+		case "tls_trust_pool":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			modStem := d.Val()
+			modID := "tls.ca_pool.source." + modStem
+			unm, err := caddyfile.UnmarshalModule(d, modID)
+			if err != nil {
+				return err
+			}
+			if _, ok := unm.(caddytls.CA); !ok {
+				return d.Errf("groupid_auth: tls_trust_pool: module %s is not a CA pool source", modID)
+			}
+			h.TrustPoolRaw = caddyconfig.JSONModuleObject(unm, "provider", modStem, nil)
+		case "refresh_before", "timeout", "dial_timeout":
 			if !d.NextArg() {
 				return d.ArgErr()
 			}
@@ -100,9 +134,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.ArgErr()
 			}
-			if name == "timeout" {
+			switch name {
+			case "timeout":
 				h.Timeout = caddy.Duration(dur)
-			} else {
+			case "dial_timeout":
+				h.DialTimeout = caddy.Duration(dur)
+			default:
 				h.RefreshBefore = caddy.Duration(dur)
 			}
 		default:

@@ -5,14 +5,12 @@
 package groupidauth
 
 import (
-	"crypto/tls"
-	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,6 +81,33 @@ type Handler struct {
 	// endpoint's TLS certificate, for GroupID sites with self-signed or
 	// internal-CA certificates. Default: the system trust store.
 	CACertFile string `json:"ca_cert_file,omitempty"`
+	// TrustPoolRaw is a Caddy CA pool source module (namespace
+	// tls.ca_pool.source, e.g. "file", "inline", "pki_root") trusted for
+	// the token endpoint, as reverse_proxy's tls_trust_pool. Cannot be
+	// combined with ca_cert_file.
+	TrustPoolRaw json.RawMessage `json:"tls_trust_pool,omitempty" caddy:"namespace=tls.ca_pool.source inline_key=provider"`
+	// TLSClientCert and TLSClientKey are PEM files of a client certificate
+	// and its key, for a token endpoint that requires mutual TLS. Both or
+	// neither. Default: no client certificate.
+	TLSClientCert string `json:"tls_client_cert,omitempty"`
+	TLSClientKey  string `json:"tls_client_key,omitempty"`
+	// TLSServerName overrides the name checked in the token endpoint's
+	// certificate (and sent as SNI). Default: the token_url host.
+	TLSServerName string `json:"tls_server_name,omitempty"`
+	// TLSInsecureSkipVerify turns off certificate checks for the token
+	// endpoint. It sends the password to whoever answers; a warning is
+	// logged at every load. Default: false.
+	TLSInsecureSkipVerify bool `json:"tls_insecure_skip_verify,omitempty"`
+	// AllowHTTP permits an http:// token_url, which sends the password in
+	// clear text. Meant for loopback tests. Default: false.
+	AllowHTTP bool `json:"allow_http,omitempty"`
+	// ClientAuth is how the client ID and secret are sent: "form" (form
+	// fields, as GroupID documents) or "basic" (HTTP Basic, RFC 6749 2.3.1).
+	// Default: form.
+	ClientAuth string `json:"client_auth,omitempty"`
+	// DialTimeout bounds the TCP connection to the token endpoint.
+	// Default 5 s (and never more than timeout).
+	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
 	// ReplayOn401 controls 401 healing. When the upstream answers 401 to a
 	// request that carried our token (revoked early, e.g. after a signing
 	// key rotation), the token is dropped, a fresh one is fetched, and the
@@ -114,6 +139,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // DefaultTimeout bounds a token request when Timeout is not set.
 const DefaultTimeout = 10 * time.Second
 
+// DefaultDialTimeout bounds the TCP connection when DialTimeout is not set.
+const DefaultDialTimeout = 5 * time.Second
+
 // Provision expands placeholders, validates the configuration and attaches
 // the handler to the shared token source for its credential, starting the
 // background warm-up if this is the first user. It does no network I/O.
@@ -136,16 +164,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.MaxReplayBody = DefaultMaxReplayBody
 	}
 	h.replay = h.ReplayOn401 == nil || *h.ReplayOn401
-	var caPEM []byte
-	if h.CACertFile != "" {
-		var err error
-		if caPEM, err = os.ReadFile(h.CACertFile); err != nil {
-			return fmt.Errorf("ca_cert_file: %w", err)
-		}
+	if h.DialTimeout == 0 {
+		h.DialTimeout = caddy.Duration(min(DefaultDialTimeout, time.Duration(h.Timeout)))
 	}
-	tlsConfig, err := trustConfig(caPEM)
+	tlsConfig, tlsID, err := h.loadTokenTLS(ctx)
 	if err != nil {
 		return err
+	}
+	if h.TLSInsecureSkipVerify {
+		h.logger.Warn("tls_insecure_skip_verify is on: the token endpoint's certificate is not checked, so the service account password goes to whoever answers")
 	}
 	h.grant = tokencache.Grant{
 		TokenURL:        h.TokenURL,
@@ -155,11 +182,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		ClientSecret:    h.ClientSecret,
 		IdentityStoreID: h.IdentityStoreID,
 		Scope:           h.Scope,
+		BasicAuth:       h.ClientAuth == "basic",
 	}
 	if err := initMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
-	return h.acquireSource(caPEM, tlsConfig, h.rereader(rawPassword, rawSecret))
+	return h.acquireSource(tlsID, tlsConfig, h.rereader(rawPassword, rawSecret))
 }
 
 // rereader returns the hook that reads file-based secrets again after the
@@ -216,6 +244,10 @@ func (h *Handler) stringFields() []stringField {
 		{"identity_store_id", &h.IdentityStoreID},
 		{"scope", &h.Scope},
 		{"ca_cert_file", &h.CACertFile},
+		{"tls_client_cert", &h.TLSClientCert},
+		{"tls_client_key", &h.TLSClientKey},
+		{"tls_server_name", &h.TLSServerName},
+		{"client_auth", &h.ClientAuth},
 	}
 }
 
@@ -224,7 +256,7 @@ func (h *Handler) stringFields() []stringField {
 func (h *Handler) Validate() error {
 	for _, f := range h.stringFields() {
 		switch f.name {
-		case "name", "scope", "ca_cert_file":
+		case "name", "scope", "ca_cert_file", "tls_client_cert", "tls_client_key", "tls_server_name", "client_auth":
 			continue
 		}
 		if *f.ptr == "" {
@@ -237,6 +269,26 @@ func (h *Handler) Validate() error {
 	}
 	if u.User != nil {
 		return errors.New("token_url: must not carry user information")
+	}
+	if u.Scheme == "http" && !h.AllowHTTP {
+		return errors.New("token_url: http:// would send the password in clear text; use https:// (or set allow_http for a loopback test)")
+	}
+	if u.Scheme == "http" && (h.CACertFile != "" || h.TrustPoolRaw != nil || h.TLSClientCert != "" || h.TLSServerName != "" || h.TLSInsecureSkipVerify) {
+		return errors.New("token_url: TLS settings given for an http:// URL")
+	}
+	switch h.ClientAuth {
+	case "", "form", "basic":
+	default:
+		return errors.New("client_auth: must be form or basic")
+	}
+	if (h.TLSClientCert == "") != (h.TLSClientKey == "") {
+		return errors.New("tls_client_cert and tls_client_key: give both or neither")
+	}
+	if h.CACertFile != "" && h.TrustPoolRaw != nil {
+		return errors.New("ca_cert_file and tls_trust_pool: use one")
+	}
+	if h.DialTimeout < 0 {
+		return errors.New("dial_timeout: must not be negative")
 	}
 	if len(h.Name) > 128 || !printable(h.Name) {
 		return errors.New("name: must be at most 128 printable characters")
@@ -270,18 +322,6 @@ func (h *Handler) info() credentialInfo {
 		Username:        h.Username,
 		IdentityStoreID: h.IdentityStoreID,
 	}
-}
-
-// trustConfig builds the TLS client config for the token endpoint.
-func trustConfig(caPEM []byte) (*tls.Config, error) {
-	if caPEM == nil {
-		return nil, nil
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, errors.New("ca_cert_file: no PEM certificate found in the file")
-	}
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // ServeHTTP sets the bearer token and calls the next handler, or refuses

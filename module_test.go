@@ -34,6 +34,7 @@ func simHandler(tokenURL string) *Handler {
 		ClientID:        groupidsim.DefaultClientID,
 		ClientSecret:    groupidsim.DefaultClientSecret,
 		IdentityStoreID: groupidsim.DefaultIdentityStoreID,
+		AllowHTTP:       true, // the simulator runs over plain HTTP in these tests
 	}
 }
 

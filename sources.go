@@ -49,16 +49,16 @@ func (s *sharedSource) Destruct() error {
 
 // acquireSource attaches h to the pooled source for its settings, creating
 // and starting it if none exists.
-func (h *Handler) acquireSource(caPEM []byte, tlsConfig *tls.Config, reread func() (tokencache.Grant, bool)) error {
-	key := tokencache.HashFields(h.grant.Key(), h.Name, string(caPEM),
-		time.Duration(h.Timeout).String(), time.Duration(h.RefreshBefore).String())
+func (h *Handler) acquireSource(tlsID string, tlsConfig *tls.Config, reread func() (tokencache.Grant, bool)) error {
+	key := tokencache.HashFields(h.grant.Key(), h.Name, tlsID,
+		time.Duration(h.Timeout).String(), time.Duration(h.DialTimeout).String(), time.Duration(h.RefreshBefore).String())
 	val, loaded, err := sources.LoadOrNew(key, func() (caddy.Destructor, error) {
 		s := &sharedSource{clock: newClock(), info: h.info()}
 		s.stats.init()
 		s.logger.Store(h.logger)
 		s.src = tokencache.New(tokencache.Options{
 			Grant:         h.grant,
-			Client:        &tokencache.Client{HTTP: tokencache.NewHTTPClient(tlsConfig, time.Duration(h.Timeout))},
+			Client:        &tokencache.Client{HTTP: tokencache.NewHTTPClient(tlsConfig, time.Duration(h.Timeout), time.Duration(h.DialTimeout))},
 			Store:         tokenStore,
 			Clock:         s.clock,
 			RefreshBefore: time.Duration(h.RefreshBefore),

@@ -27,9 +27,14 @@ type Client struct {
 
 // NewHTTPClient returns an HTTP client for a token endpoint: it follows no
 // redirect (a redirect would re-send the secrets to another URL), uses
-// tlsConfig when not nil, and gives up on a request after timeout.
-func NewHTTPClient(tlsConfig *tls.Config, timeout time.Duration) *http.Client {
+// tlsConfig when not nil, gives up on connecting after dialTimeout (when
+// positive) and on a whole request after timeout.
+func NewHTTPClient(tlsConfig *tls.Config, timeout, dialTimeout time.Duration) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if dialTimeout > 0 {
+		tr.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+		tr.TLSHandshakeTimeout = dialTimeout
+	}
 	if tlsConfig != nil {
 		tr.TLSClientConfig = tlsConfig
 	}
@@ -61,8 +66,10 @@ func (c *Client) Fetch(ctx context.Context, g Grant, refreshToken string, now ti
 		}
 	}
 	form.Set("grant_type", grantType)
-	form.Set("client_id", g.ClientID)
-	form.Set("client_secret", g.ClientSecret)
+	if !g.BasicAuth {
+		form.Set("client_id", g.ClientID)
+		form.Set("client_secret", g.ClientSecret)
+	}
 
 	fail := func(class Class, status int, reason string, err error) (*Token, error) {
 		return nil, &Error{Class: class, GrantType: grantType, StatusCode: status, Reason: reason, Err: err}
@@ -72,6 +79,10 @@ func (c *Client) Fetch(ctx context.Context, g Grant, refreshToken string, now ti
 		return fail(ClassRejected, 0, "invalid token_url", nil)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if g.BasicAuth {
+		// RFC 6749 section 2.3.1: both parts are form-encoded first.
+		req.SetBasicAuth(url.QueryEscape(g.ClientID), url.QueryEscape(g.ClientSecret))
+	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
@@ -123,7 +134,7 @@ func transportReason(err error) string {
 	if errors.As(err, &uerr) {
 		var certErr *tls.CertificateVerificationError
 		if errors.As(err, &certErr) {
-			return "TLS certificate not trusted (configure ca_cert_file)"
+			return "TLS certificate not trusted (configure ca_cert_file or tls_trust_pool)"
 		}
 	}
 	return "connection failed"

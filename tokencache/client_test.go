@@ -14,7 +14,7 @@ import (
 func TestFetchSendsPasswordGrantAsGroupIDExpects(t *testing.T) {
 	d := newIdP(t)
 	g := d.grant()
-	c := &Client{HTTP: NewHTTPClient(nil, time.Second)}
+	c := &Client{HTTP: NewHTTPClient(nil, time.Second, 0)}
 	tok, err := c.Fetch(context.Background(), g, "", epoch)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func TestFetchClassifiesFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newIdP(t)
 			d.setReply(tc.reply)
-			c := &Client{HTTP: NewHTTPClient(nil, time.Second)}
+			c := &Client{HTTP: NewHTTPClient(nil, time.Second, 0)}
 			_, err := c.Fetch(context.Background(), d.grant(), "", epoch)
 			var e *Error
 			if !errors.As(err, &e) {
@@ -103,7 +103,7 @@ func TestFetchClassifiesFailures(t *testing.T) {
 func TestFetchRedactsSecretsEchoedByServer(t *testing.T) {
 	d := newIdP(t)
 	d.setReply(errReply(400, "invalid_grant", "bad password "+testPassword+" for client secret "+testSecret+"\r\ninjected"))
-	c := &Client{HTTP: NewHTTPClient(nil, time.Second)}
+	c := &Client{HTTP: NewHTTPClient(nil, time.Second, 0)}
 	_, err := c.Fetch(context.Background(), d.grant(), "", epoch)
 	assertNoSecret(t, err.Error())
 	if !strings.Contains(err.Error(), "(redacted)") || strings.ContainsAny(err.Error(), "\r\n") {
@@ -120,7 +120,7 @@ func TestFetchDoesNotFollowRedirects(t *testing.T) {
 		w.Header().Set("Location", target.URL+"/steal")
 		w.WriteHeader(http.StatusTemporaryRedirect)
 	})
-	c := &Client{HTTP: NewHTTPClient(nil, time.Second)}
+	c := &Client{HTTP: NewHTTPClient(nil, time.Second, 0)}
 	_, err := c.Fetch(context.Background(), d.grant(), "", epoch)
 	var e *Error
 	if !errors.As(err, &e) || e.Class != ClassRejected || e.StatusCode != 307 {
@@ -135,7 +135,7 @@ func TestFetchConnectionRefusedIsTransient(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	u := srv.URL
 	srv.Close()
-	c := &Client{HTTP: NewHTTPClient(nil, time.Second)}
+	c := &Client{HTTP: NewHTTPClient(nil, time.Second, 0)}
 	_, err := c.Fetch(context.Background(), Grant{TokenURL: u, Password: testPassword, ClientSecret: testSecret}, "", epoch)
 	var e *Error
 	if !errors.As(err, &e) || e.Class != ClassTransient || e.Reason != "connection failed" {

@@ -21,6 +21,9 @@ type Grant struct {
 	// Scope is sent only when non-empty; GroupID then grants the client's
 	// allowed scopes, which include offline_access (refresh tokens).
 	Scope string
+	// BasicAuth sends the client ID and secret with HTTP Basic instead of
+	// form fields.
+	BasicAuth bool
 }
 
 // keySalt makes Key a keyed hash: even a low-entropy password cannot be
@@ -37,7 +40,11 @@ var keySalt = func() []byte {
 // (length-prefixed, so fields cannot run into each other), hex encoded.
 // It is stable within a process, which is what reload survival needs.
 func (g Grant) Key() string {
-	return hashFields(g.TokenURL, g.Username, g.Password, g.ClientID, g.ClientSecret, g.IdentityStoreID, g.Scope)
+	auth := "form"
+	if g.BasicAuth {
+		auth = "basic"
+	}
+	return hashFields(g.TokenURL, g.Username, g.Password, g.ClientID, g.ClientSecret, g.IdentityStoreID, g.Scope, auth)
 }
 
 // hashFields returns the keyed hash of the fields in order.

@@ -123,7 +123,7 @@ func newHarness(t *testing.T, d *idp, mod func(*Options)) *harness {
 	h := &harness{clock: clock.NewFake(epoch), events: make(chan Event, 64)}
 	opts := Options{
 		Grant:    d.grant(),
-		Client:   &Client{HTTP: NewHTTPClient(nil, 5*time.Second)},
+		Client:   &Client{HTTP: NewHTTPClient(nil, 5*time.Second, 0)},
 		Clock:    h.clock,
 		Rand:     func() float64 { return 0.5 },
 		Observer: func(ev Event) { h.events <- ev },
