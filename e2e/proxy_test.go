@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -165,5 +168,36 @@ func TestReloadKeepsTokenAndChangedPasswordIsRejected(t *testing.T) {
 	}
 	if c := s.sim.Counters(); c.TokenRequests["password/invalid_grant"] != 1 {
 		t.Fatalf("token requests %v", c.TokenRequests)
+	}
+}
+
+// TestForgedAuthorizationOddCasingOnTheWire sends header names in odd
+// casing and duplicates over a raw connection: GroupID sees only our token.
+func TestForgedAuthorizationOddCasingOnTheWire(t *testing.T) {
+	s := newSite(t, groupidsim.Config{})
+	s.load()
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", httpPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	path := usersPath + "/" + groupidsim.SeedUserID
+	raw := "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n" +
+		"aUtHoRiZaTiOn: Bearer forged-one\r\nAUTHORIZATION: Basic Zm9yZ2Vk\r\nauthorization: Bearer forged-three\r\n" +
+		"Connection: close\r\n\r\n"
+	if _, err := conn.Write([]byte(raw)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	got := s.lastRequest("GET", path)
+	if len(got.Authorization) != 1 || got.Authorization[0] != s.bearerOf(0) {
+		t.Fatalf("simulator saw %d Authorization values, not exactly our token", len(got.Authorization))
 	}
 }

@@ -90,7 +90,7 @@ func (ca *CA) Issue(hosts ...string) (tls.Certificate, error) {
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
@@ -108,6 +108,25 @@ func (ca *CA) Issue(hosts ...string) (tls.Certificate, error) {
 		return tls.Certificate{}, err
 	}
 	return tls.Certificate{Certificate: [][]byte{der, ca.Cert.Raw}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// IssuePEM is Issue with the certificate chain and the private key
+// PEM-encoded, ready to be written to files (for example a client
+// certificate for mutual TLS; leaves are valid for both server and client
+// authentication).
+func (ca *CA) IssuePEM(hosts ...string) (certPEM, keyPEM []byte, err error) {
+	c, err := ca.Issue(hosts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, der := range c.Certificate {
+		certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	return certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
 }
 
 func randomSerial() (*big.Int, error) {

@@ -111,8 +111,9 @@ func (c *Client) Fetch(ctx context.Context, g Grant, refreshToken string, now ti
 		e := &Error{Class: ClassRejected, GrantType: grantType, StatusCode: resp.StatusCode}
 		var er errorResponse
 		if json.Unmarshal(body, &er) == nil && er.Error != "" {
-			e.Code = sanitize(er.Error, 64, g.secrets())
-			e.Description = sanitize(er.ErrorDescription, 200, g.secrets())
+			secrets := append(g.secrets(), refreshToken)
+			e.Code = sanitize(er.Error, 64, secrets)
+			e.Description = sanitize(er.ErrorDescription, 200, secrets)
 		} else {
 			e.Reason = "token endpoint refused the request without an OAuth error body"
 		}

@@ -111,6 +111,16 @@ func TestFetchRedactsSecretsEchoedByServer(t *testing.T) {
 	}
 }
 
+func TestFetchRedactsEchoedRefreshToken(t *testing.T) {
+	d := newIdP(t)
+	d.setReply(errReply(400, "invalid_grant", "refresh token rt-SECRET-77 was already used"))
+	c := &Client{HTTP: NewHTTPClient(nil, time.Second, 0)}
+	_, err := c.Fetch(context.Background(), d.grant(), "rt-SECRET-77", epoch)
+	if err == nil || strings.Contains(err.Error(), "rt-SECRET-77") {
+		t.Fatalf("refresh token not redacted: %v", err != nil)
+	}
+}
+
 func TestFetchDoesNotFollowRedirects(t *testing.T) {
 	var hits int
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
