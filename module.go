@@ -350,17 +350,20 @@ func unsafePath(p string) bool {
 	if strings.IndexByte(p, '\\') >= 0 {
 		return true
 	}
-	for i := 0; i < len(p); i++ {
-		if p[i] != '.' || (i > 0 && p[i-1] != '/') {
-			continue
-		}
-		j := i + 1
+	// Only a "/." can start a dot segment; most paths have none.
+	for i := strings.Index(p, "/."); i >= 0; {
+		j := i + 2
 		if j < len(p) && p[j] == '.' {
 			j++
 		}
 		if j == len(p) || p[j] == '/' {
 			return true
 		}
+		next := strings.Index(p[i+2:], "/.")
+		if next < 0 {
+			break
+		}
+		i += 2 + next
 	}
 	return false
 }

@@ -41,6 +41,12 @@ func simHandler(tokenURL string) *Handler {
 // provision provisions h in a fresh Caddy context and cleans up after the test.
 func provision(t *testing.T, h *Handler) error {
 	t.Helper()
+	return provisionB(t, h)
+}
+
+// provisionB is provision for tests and benchmarks alike.
+func provisionB(t testing.TB, h *Handler) error {
+	t.Helper()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	err := h.Provision(ctx)
 	t.Cleanup(func() {
@@ -268,4 +274,29 @@ func statusOf(err error) int {
 		return he.StatusCode
 	}
 	return 0
+}
+
+func TestUnsafePath(t *testing.T) {
+	for p, want := range map[string]bool{
+		"/a/b":       false,
+		"/a/.b":      false,
+		"/a/..b":     false,
+		"/a/b.":      false,
+		"/a/b..":     false,
+		"/.well":     false,
+		"/a/./b":     true,
+		"/a/../b":    true,
+		"/a/.":       true,
+		"/a/..":      true,
+		"/.":         true,
+		"/..":        true,
+		"/a/.x/../b": true,
+		"/a/.x/.y/.": true,
+		`/a\b`:       true,
+		"":           false,
+	} {
+		if got := unsafePath(p); got != want {
+			t.Errorf("unsafePath(%q) = %v, want %v", p, got, want)
+		}
+	}
 }

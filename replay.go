@@ -34,7 +34,7 @@ func (h *Handler) serveWithReplay(w http.ResponseWriter, r *http.Request, next c
 	*rw = replayWriter{ResponseWriter: w, armed: replayable}
 	err = next.ServeHTTP(rw, r)
 	status, intercepted := rw.status, rw.intercepted
-	*rw = replayWriter{}
+	rw.ResponseWriter = nil // do not keep the response alive in the pool
 	writerPool.Put(rw)
 
 	if status != http.StatusUnauthorized {

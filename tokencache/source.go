@@ -85,7 +85,12 @@ type Source struct {
 	key   string
 	clock Clock
 
+	// cur is the token callers get. The refresh goroutine clears it when
+	// it expires (it wakes up for that), so reading it needs no clock.
 	cur atomic.Pointer[Token]
+	// last is the newest token obtained, kept for status pages after cur
+	// is cleared.
+	last atomic.Pointer[Token]
 
 	mu          sync.Mutex
 	lastErr     *Error
@@ -154,6 +159,7 @@ func New(opts Options) *Source {
 		// grant; reusing a one-time refresh token can revoke the family,
 		// so a seeded Source starts its chain with a password grant.
 		s.cur.Store(t)
+		s.last.Store(t)
 		s.everHad = true
 		s.nextAttempt = s.refreshAt(t, now)
 	}
@@ -186,15 +192,17 @@ func (s *Source) Close() {
 	s.mu.Unlock()
 }
 
-// Current returns the held token, valid or not, without waiting.
-func (s *Source) Current() *Token { return s.cur.Load() }
+// Current returns the newest token obtained, valid or not, without waiting.
+func (s *Source) Current() *Token { return s.last.Load() }
 
-// Token returns a valid token. While one is held this is a lock-free atomic
-// load. Otherwise it waits for the request in flight (or starts one if no
-// backoff is pending), up to ctx; in backoff it fails at once with a
-// *NoTokenError saying when the next attempt is.
+// Token returns a valid token. While one is held this is one atomic load:
+// no lock and no clock read (the refresh goroutine drops the token when it
+// expires, to within the timer's precision). Otherwise it waits for the
+// request in flight (or starts one if no backoff is pending), up to ctx; in
+// backoff it fails at once with a *NoTokenError saying when the next
+// attempt is.
 func (s *Source) Token(ctx context.Context) (*Token, error) {
-	if t := s.cur.Load(); t != nil && s.clock.Now().Before(t.Expiry) {
+	if t := s.cur.Load(); t != nil {
 		return t, nil
 	}
 	return s.slowToken(ctx)
@@ -267,7 +275,7 @@ type State struct {
 func (s *Source) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return State{Token: s.cur.Load(), LastErr: s.lastErr, NextAttempt: s.nextAttempt, Attempting: s.attempting}
+	return State{Token: s.last.Load(), LastErr: s.lastErr, NextAttempt: s.nextAttempt, Attempting: s.attempting}
 }
 
 func (s *Source) kick() {
@@ -281,12 +289,17 @@ func (s *Source) run() {
 	defer close(s.done)
 	woken := false
 	for {
+		s.dropExpired()
 		if s.due(woken) {
 			s.attempt()
 		}
 		woken = false
 		s.mu.Lock()
-		wait := s.nextAttempt.Sub(s.clock.Now())
+		now := s.clock.Now()
+		wait := s.nextAttempt.Sub(now)
+		if t := s.cur.Load(); t != nil && t.Expiry.Sub(now) < wait {
+			wait = t.Expiry.Sub(now)
+		}
 		s.mu.Unlock()
 		if wait < 0 {
 			wait = 0
@@ -301,6 +314,14 @@ func (s *Source) run() {
 			t.Stop()
 			woken = true
 		}
+	}
+}
+
+// dropExpired clears the current token once it has expired, so that
+// callers stop getting it.
+func (s *Source) dropExpired() {
+	if t := s.cur.Load(); t != nil && !s.clock.Now().Before(t.Expiry) {
+		s.cur.CompareAndSwap(t, nil)
 	}
 }
 
@@ -360,6 +381,7 @@ func (s *Source) attempt() {
 	s.mu.Lock()
 	if err == nil {
 		s.cur.Store(tok)
+		s.last.Store(tok)
 		s.opts.Store.Put(s.key, tok, now)
 		s.refreshToken = tok.RefreshToken
 		ev.Kind, ev.Expiry = EventToken, tok.Expiry
