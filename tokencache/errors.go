@@ -120,21 +120,28 @@ func (e *NoTokenError) Permanent() bool { return e.Last != nil && e.Last.Permane
 var ErrClosed = errors.New("token source closed")
 
 // sanitize makes server-provided text safe to log: printable ASCII only, at
-// most max bytes, with every secret replaced by "(redacted)".
+// most max bytes, with every secret replaced by "(redacted)". Secrets are
+// removed both before and after other bytes become '?', so that a server
+// cannot rebuild a secret by splicing control characters into it.
 func sanitize(s string, max int, secrets []string) string {
-	for _, sec := range secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "(redacted)")
+	redact := func(s string) string {
+		for _, sec := range secrets {
+			if sec != "" {
+				s = strings.ReplaceAll(s, sec, "(redacted)")
+			}
+		}
+		return s
+	}
+	s = redact(s)
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c >= 0x7f {
+			b[i] = '?'
 		}
 	}
-	var b strings.Builder
-	for i := 0; i < len(s) && b.Len() < max; i++ {
-		c := s[i]
-		if c >= 0x20 && c < 0x7f {
-			b.WriteByte(c)
-		} else {
-			b.WriteByte('?')
-		}
+	s = redact(string(b))
+	if len(s) > max {
+		s = s[:max]
 	}
-	return b.String()
+	return s
 }
