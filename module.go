@@ -290,6 +290,15 @@ func (h *Handler) Validate() error {
 	if h.DialTimeout < 0 {
 		return errors.New("dial_timeout: must not be negative")
 	}
+	if time.Duration(h.RefreshBefore) >= tokencache.MaxTokenLifetime {
+		return errors.New("refresh_before: must be shorter than a day (tokens live 20 minutes)")
+	}
+	if time.Duration(h.Timeout) > 5*time.Minute {
+		return errors.New("timeout: must be at most 5m")
+	}
+	if h.Timeout > 0 && h.DialTimeout > h.Timeout {
+		return errors.New("dial_timeout: must not exceed timeout")
+	}
 	if len(h.Name) > 128 || !printable(h.Name) {
 		return errors.New("name: must be at most 128 printable characters")
 	}

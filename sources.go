@@ -2,6 +2,7 @@ package groupidauth
 
 import (
 	"crypto/tls"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -104,7 +105,7 @@ func (s *sharedSource) observe(ev tokencache.Event) {
 	}
 	switch ev.Kind {
 	case tokencache.EventToken:
-		fields = append(fields, zap.Time("expires", ev.Expiry))
+		fields = append(fields, zap.Int("status", http.StatusOK), zap.Time("expires", ev.Expiry))
 		switch {
 		case ev.First:
 			log.Info("obtained groupid token", fields...)
