@@ -217,7 +217,9 @@ func TestProvisionErrorsNameTheFieldNotTheValue(t *testing.T) {
 		{"negative refresh_before", func(h *Handler) { h.RefreshBefore = caddy.Duration(-time.Second) }, "refresh_before: must not be negative"},
 		{"negative timeout", func(h *Handler) { h.Timeout = caddy.Duration(-time.Second) }, "timeout: must not be negative"},
 		{"huge timeout", func(h *Handler) { h.Timeout = caddy.Duration(time.Hour) }, "timeout: must be at most 5m"},
-		{"dial above timeout", func(h *Handler) { h.Timeout, h.DialTimeout = caddy.Duration(time.Second), caddy.Duration(2*time.Second) }, "dial_timeout: must not exceed timeout"},
+		{"dial above timeout", func(h *Handler) {
+			h.Timeout, h.DialTimeout = caddy.Duration(time.Second), caddy.Duration(2*time.Second)
+		}, "dial_timeout: must not exceed timeout"},
 		{"negative dial_timeout", func(h *Handler) { h.DialTimeout = caddy.Duration(-time.Second) }, "dial_timeout: must not be negative"},
 		{"refresh_before of days", func(h *Handler) { h.RefreshBefore = caddy.Duration(48 * time.Hour) }, "refresh_before: must be shorter than a day"},
 		{"bad client_auth", func(h *Handler) { h.ClientAuth = "jwt" }, "client_auth: must be form or basic"},
