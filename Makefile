@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build test vet demo bench clean
+.PHONY: all build test vet demo bench xcaddy clean
 
 all: build
 
@@ -28,6 +28,11 @@ test: vet build
 # with scripted legacy calls. DEMO_EXIT=1 exits after them.
 demo:
 	bash scripts/demo.sh
+
+# xcaddy: build Caddy from xcaddy.json with xcaddy's library and check the
+# result lists the plugin (bin/caddy-xcaddy).
+xcaddy:
+	bash deploy/xcaddy-build.sh
 
 clean:
 	rm -rf $(BIN) .demo
