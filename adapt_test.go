@@ -15,7 +15,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/adapt")
@@ -107,20 +107,7 @@ func TestCaddyfileExample(t *testing.T) {
 		t.Errorf("caddy fmt would change Caddyfile.example")
 	}
 
-	dir := t.TempDir()
-	ca, err := groupidsim.GenerateCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := ca.WriteCertFile(caFile); err != nil {
-		t.Fatal(err)
-	}
-	for name, v := range map[string]string{"password": "pw", "client_secret": "cs"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir, caFile := testenv.SecretFiles(t)
 	env := map[string]string{
 		"CADDY_ADMIN": "localhost:0", "SIDECAR_PORT": "0", "GROUPID_ORIGIN": "https://127.0.0.1:9",
 		"GROUPID_CA_FILE": caFile, "GROUPID_SECRETS_DIR": dir,

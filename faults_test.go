@@ -175,21 +175,12 @@ func TestConcurrentRequestsAcrossRefreshBoundaries(t *testing.T) {
 	r.settle()
 	for range 3 {
 		due, _ := r.clk.NextDeadline()
-		statuses := make(chan int, 500)
 		go func() {
 			r.clk.Advance(due.Sub(r.clk.Now()))
 		}()
-		concurrently(500, func() {
-			req := httptest.NewRequest("GET", "/GroupIDDataService/api/IdentityStores/2/Users/"+groupidsim.SeedUserID, nil)
-			w, err := serve(r.h, req, simNext{r.sim})
-			if err != nil {
-				statuses <- statusOf(err)
-				return
-			}
-			statuses <- w.Code
-		})
-		close(statuses)
-		for st := range statuses {
+		for _, st := range r.statusesOf(500, func() *http.Request {
+			return httptest.NewRequest("GET", "/GroupIDDataService/api/IdentityStores/2/Users/"+groupidsim.SeedUserID, nil)
+		}) {
 			if st != 200 {
 				t.Fatalf("status %d", st)
 			}
@@ -213,17 +204,9 @@ func TestRevokedTokensHealWithOneReplay(t *testing.T) {
 	r.sim.RevokeAllTokens()
 	before := r.sim.Counters()
 	body := []byte(`{"samAccountName":"after.revocation","DisplayName":"X"}`)
-	statuses := make(chan int, 50)
-	concurrently(50, func() {
-		w, err := serve(r.h, httptest.NewRequest("POST", "/GroupIDDataService/api/IdentityStores/2/Users", bytes.NewReader(body)), simNext{r.sim})
-		if err != nil {
-			statuses <- statusOf(err)
-			return
-		}
-		statuses <- w.Code
-	})
-	close(statuses)
-	for st := range statuses {
+	for _, st := range r.statusesOf(50, func() *http.Request {
+		return httptest.NewRequest("POST", "/GroupIDDataService/api/IdentityStores/2/Users", bytes.NewReader(body))
+	}) {
 		if st != 200 {
 			t.Fatalf("status %d", st)
 		}

@@ -102,6 +102,28 @@ func (r *rig) do(method, path string, body []byte) (int, string) {
 	return w.Code, w.Header().Get("Retry-After")
 }
 
+// status serves req and returns the status the client would see; it is
+// safe to call from many goroutines.
+func (r *rig) status(req *http.Request) int {
+	w, err := serve(r.h, req, simNext{r.sim})
+	if err != nil {
+		return statusOf(err)
+	}
+	return w.Code
+}
+
+// statusesOf runs n requests concurrently and returns their statuses.
+func (r *rig) statusesOf(n int, newReq func() *http.Request) []int {
+	out := make(chan int, n)
+	concurrently(n, func() { out <- r.status(newReq()) })
+	close(out)
+	var sts []int
+	for st := range out {
+		sts = append(sts, st)
+	}
+	return sts
+}
+
 // getUser is the typical legacy call.
 func (r *rig) getUser() (int, string) {
 	return r.do("GET", "/GroupIDDataService/api/IdentityStores/2/Users/"+groupidsim.SeedUserID, nil)

@@ -17,7 +17,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/caddy-groupid/caddy-groupid"
-	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite configmap.yaml from Caddyfile.example")
@@ -182,20 +182,7 @@ func TestSidecarConfigValidates(t *testing.T) {
 // (and Caddy's own storage) at them.
 func deploymentTestFiles(t *testing.T) map[string]string {
 	t.Helper()
-	dir := t.TempDir()
-	ca, err := groupidsim.GenerateCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := ca.WriteCertFile(caFile); err != nil {
-		t.Fatal(err)
-	}
-	for name, v := range map[string]string{"password": "pw", "client_secret": "cs"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir, caFile := testenv.SecretFiles(t)
 	return map[string]string{
 		"GROUPID_SECRETS_DIR": dir,
 		"GROUPID_CA_FILE":     caFile,

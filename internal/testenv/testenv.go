@@ -1,0 +1,56 @@
+// Package testenv holds set-up shared by the test packages that run Caddy
+// in-process: a hermetic home for Caddy, and the files that
+// Caddyfile.example reads (secrets and a CA certificate).
+package testenv
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/certmagic"
+
+	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+)
+
+// RunHermetic runs the tests of m with Caddy's autosave, storage and the
+// XDG directories in a temporary directory, and exits with their status.
+// Call it from TestMain. caddy.ConfigAutosavePath and caddy.DefaultStorage
+// are computed at package init, so setting the environment is not enough.
+func RunHermetic(m *testing.M) {
+	dir, err := os.MkdirTemp("", "groupid-test-")
+	if err != nil {
+		panic(err)
+	}
+	for _, v := range []string{"XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "HOME"} {
+		os.Setenv(v, filepath.Join(dir, v))
+	}
+	caddy.ConfigAutosavePath = filepath.Join(dir, "autosave.json")
+	caddy.DefaultStorage = &certmagic.FileStorage{Path: filepath.Join(dir, "storage")}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// SecretFiles writes the files Caddyfile.example reads, password and
+// client_secret (with dummy values) and a CA certificate, to a temporary
+// directory, and returns the directory and the CA file's path.
+func SecretFiles(t testing.TB) (dir, caFile string) {
+	t.Helper()
+	dir = t.TempDir()
+	ca, err := groupidsim.GenerateCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile = filepath.Join(dir, "ca.pem")
+	if err := ca.WriteCertFile(caFile); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]string{"password": "pw", "client_secret": "cs"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, caFile
+}
