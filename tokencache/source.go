@@ -98,6 +98,8 @@ type Source struct {
 	attempting  bool
 	attemptDone chan struct{} // closed when the current or next attempt ends
 	closed      bool
+	// invalidations are the times of recent Invalidate drops.
+	invalidations []time.Time
 
 	wake    chan struct{}
 	started atomic.Bool
@@ -242,13 +244,39 @@ func (s *Source) slowToken(ctx context.Context) (*Token, error) {
 	}
 }
 
+// MaxInvalidations is how many tokens Invalidate may drop within
+// InvalidationWindow. If GroupID rejects every fresh token (wrong audience,
+// clock skew), 401s would otherwise turn request traffic into token
+// requests; past the limit the token is kept and the 401s pass through.
+const (
+	MaxInvalidations   = 3
+	InvalidationWindow = time.Minute
+)
+
 // Invalidate drops tok if it is still the current token (the upstream
 // answered 401 to it) and wakes the refresh goroutine to get a new one.
-// It reports whether tok was dropped.
+// It reports whether tok was dropped; it is not dropped if it is no longer
+// current, or if MaxInvalidations drops happened in the last
+// InvalidationWindow.
 func (s *Source) Invalidate(tok *Token) bool {
-	if tok == nil || !s.cur.CompareAndSwap(tok, nil) {
+	if tok == nil || s.cur.Load() != tok {
 		return false
 	}
+	s.mu.Lock()
+	now := s.clock.Now()
+	recent := s.invalidations[:0]
+	for _, at := range s.invalidations {
+		if now.Sub(at) < InvalidationWindow {
+			recent = append(recent, at)
+		}
+	}
+	s.invalidations = recent
+	if len(recent) >= MaxInvalidations || !s.cur.CompareAndSwap(tok, nil) {
+		s.mu.Unlock()
+		return false
+	}
+	s.invalidations = append(s.invalidations, now)
+	s.mu.Unlock()
 	s.dropRefresh.Store(true)
 	s.opts.Store.Delete(s.key)
 	s.kick()

@@ -371,3 +371,29 @@ func TestForceRefreshSkipsBackoffOnce(t *testing.T) {
 		t.Fatalf("requests %d want 2", d.count())
 	}
 }
+
+func TestInvalidateIsRateLimited(t *testing.T) {
+	d := newIdP(t)
+	h := newHarness(t, d, nil)
+	h.src.Start()
+	h.next(t)
+	for i := range MaxInvalidations {
+		if !h.src.Invalidate(h.src.Current()) {
+			t.Fatalf("invalidation %d refused", i+1)
+		}
+		h.next(t)
+	}
+	if h.src.Invalidate(h.src.Current()) {
+		t.Fatal("invalidation past the limit was accepted")
+	}
+	if tok, err := h.src.Token(context.Background()); err != nil || tok != h.src.Current() {
+		t.Fatal("the kept token is not served")
+	}
+	if d.count() != 1+MaxInvalidations {
+		t.Fatalf("token requests %d", d.count())
+	}
+	h.clock.Advance(InvalidationWindow)
+	if !h.src.Invalidate(h.src.Current()) {
+		t.Fatal("invalidation refused after the window")
+	}
+}
