@@ -16,9 +16,11 @@ vet:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# test: vet, the whole suite under the race detector (benchmarks compiled,
-# not run), and checks of the built binary and Caddyfile.example.
+# test: vet, staticcheck (pinned), the whole suite under the race detector
+# (fuzz seed corpora replayed; benchmarks compiled, not run), and checks of
+# the built binary and Caddyfile.example.
 test: vet build
+	bash tools/staticcheck.sh
 	$(GO) test -race -count=1 -run . -bench XXX_compile_only ./...
 	$(BIN)/caddy list-modules | grep -qx 'http.handlers.groupid_auth'
 	$(BIN)/caddy fmt Caddyfile.example | diff -u Caddyfile.example -

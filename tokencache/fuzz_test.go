@@ -22,6 +22,7 @@ const (
 	fuzzPassword     = "Fz-pw?Kestrel#4471"
 	fuzzClientSecret = "Fz-cs/Osprey+9038="
 	fuzzRefreshToken = "fz-rt-Heron-5521"
+	fuzzClientID     = "legacy-fuzz"
 	// fuzzMaxErrorLen bounds the text of a token request error: it goes
 	// into logs and HTTP error values, so a server must not be able to
 	// make it arbitrarily long.
@@ -39,6 +40,7 @@ type fuzzTransport struct {
 	status    int
 	body      []byte
 	grantType string
+	basicAuth bool
 	calls     int
 	reqErr    string
 }
@@ -52,6 +54,7 @@ func (rt *fuzzTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	} else if vals, err := url.ParseQuery(string(form)); err != nil {
 		rt.reqErr = "request body is not a form: " + err.Error()
 	} else {
+		user, pass, hasBasic := req.BasicAuth()
 		switch {
 		case req.Method != http.MethodPost:
 			rt.reqErr = "method " + req.Method
@@ -59,8 +62,10 @@ func (rt *fuzzTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			rt.reqErr = "content type " + req.Header.Get("Content-Type")
 		case vals.Get("grant_type") != rt.grantType:
 			rt.reqErr = "grant_type " + vals.Get("grant_type")
-		case vals.Get("client_secret") != fuzzClientSecret:
-			rt.reqErr = "client_secret not sent as configured"
+		case rt.basicAuth && (!hasBasic || user != fuzzClientID || pass != url.QueryEscape(fuzzClientSecret) || vals.Has("client_secret")):
+			rt.reqErr = "client credentials not sent with HTTP Basic (form-encoded) alone"
+		case !rt.basicAuth && (hasBasic || vals.Get("client_id") != fuzzClientID || vals.Get("client_secret") != fuzzClientSecret):
+			rt.reqErr = "client credentials not sent as form fields alone"
 		case rt.grantType == "password" && vals.Get("password") != fuzzPassword:
 			rt.reqErr = "password not sent as configured"
 		case rt.grantType == "refresh_token" && (vals.Get("refresh_token") != fuzzRefreshToken || vals.Has("password")):
@@ -142,15 +147,19 @@ func FuzzParseToken(f *testing.F) {
 		}
 
 		// The whole Fetch path.
-		rt := &fuzzTransport{status: status, body: body, grantType: grantType}
+		// Client authentication alternates with the body length's parity,
+		// so both modes are covered without a fourth fuzz argument (which
+		// would make the committed corpus unreadable).
+		basic := len(body)%2 == 1
+		rt := &fuzzTransport{status: status, body: body, grantType: grantType, basicAuth: basic}
 		hc := NewHTTPClient(nil, 5*time.Second, 0)
 		hc.Transport = rt
 		c := &Client{HTTP: hc}
 		g := Grant{
 			TokenURL: "https://gid.fuzz.invalid:4443/GroupIDSecurityService/connect/token",
 			Username: "svc-fuzz", Password: fuzzPassword,
-			ClientID: "legacy-fuzz", ClientSecret: fuzzClientSecret,
-			IdentityStoreID: "2",
+			ClientID: fuzzClientID, ClientSecret: fuzzClientSecret,
+			IdentityStoreID: "2", BasicAuth: basic,
 		}
 		tok, err := c.Fetch(context.Background(), g, refreshToken, fuzzNow)
 		if rt.calls != 1 {
@@ -184,6 +193,10 @@ func FuzzParseToken(f *testing.F) {
 			t.Fatalf("Fetch error is %T, want *Error", err)
 		}
 		fuzzCheckText(t, "Fetch error", err.Error())
+		// The refresh token sent is a credential too.
+		if refresh && strings.Contains(err.Error(), fuzzRefreshToken) {
+			t.Fatal("Fetch error contains the refresh token that was sent")
+		}
 		if len(e.Code) > 64 || len(e.Description) > 200 {
 			t.Fatalf("error code (%d bytes) or description (%d bytes) not shortened", len(e.Code), len(e.Description))
 		}
