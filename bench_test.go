@@ -5,7 +5,9 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
 )
@@ -24,6 +26,9 @@ func (s staticHeader) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 }
 
 func benchHandler(b *testing.B) *Handler {
+	old := loggerFor
+	loggerFor = func(caddy.Context) *zap.Logger { return zap.NewNop() }
+	b.Cleanup(func() { loggerFor = old })
 	sim := groupidsim.New(groupidsim.Config{})
 	srv := httptest.NewServer(sim.Handler())
 	b.Cleanup(srv.Close)
