@@ -344,7 +344,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.refuse(w, err)
 	}
 	r.Header["Authorization"] = []string{tok.AuthorizationHeader()}
-	h.shared.stats.injected.Add(1)
+	h.shared.stats.injected.Add()
 	if !h.replay {
 		return next.ServeHTTP(w, r)
 	}
