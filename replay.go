@@ -138,6 +138,13 @@ func (rw *replayWriter) FlushError() error {
 	if rw.intercepted {
 		return nil
 	}
+	switch f := rw.ResponseWriter.(type) {
+	case interface{ FlushError() error }:
+		return f.FlushError()
+	case http.Flusher:
+		f.Flush()
+		return nil
+	}
 	return http.NewResponseController(rw.ResponseWriter).Flush()
 }
 
