@@ -66,7 +66,11 @@ func (n *recordNext) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 }
 
 func serve(h *Handler, r *http.Request, next caddyhttp.Handler) (*httptest.ResponseRecorder, error) {
-	w := httptest.NewRecorder()
+	return serveWith(h, httptest.NewRecorder(), r, next)
+}
+
+// serveWith is serve with a given recorder (e.g. with headers already set).
+func serveWith(h *Handler, w *httptest.ResponseRecorder, r *http.Request, next caddyhttp.Handler) (*httptest.ResponseRecorder, error) {
 	repl := caddy.NewReplacer()
 	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
 	return w, h.ServeHTTP(w, r, next)

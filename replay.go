@@ -26,15 +26,14 @@ func (h *Handler) serveWithReplay(w http.ResponseWriter, r *http.Request, next c
 	if err != nil {
 		return caddyhttp.Error(http.StatusBadRequest, err)
 	}
-	var saved http.Header
-	if hdr := w.Header(); len(hdr) > 0 {
-		saved = hdr.Clone()
-	}
 	rw := writerPool.Get().(*replayWriter)
-	*rw = replayWriter{ResponseWriter: w, armed: replayable}
+	rw.reset(w, replayable)
 	err = next.ServeHTTP(rw, r)
 	status, intercepted := rw.status, rw.intercepted
-	rw.ResponseWriter = nil // do not keep the response alive in the pool
+	if intercepted {
+		rw.restoreHeader()
+	}
+	rw.release()
 	writerPool.Put(rw)
 
 	if status != http.StatusUnauthorized {
@@ -46,11 +45,6 @@ func (h *Handler) serveWithReplay(w http.ResponseWriter, r *http.Request, next c
 		return err
 	}
 	h.shared.stats.replays.Add(1)
-	hdr := w.Header()
-	clear(hdr)
-	for k, v := range saved {
-		hdr[k] = v
-	}
 	fresh, terr := h.shared.src.Token(r.Context())
 	if terr != nil {
 		return h.refuse(w, terr)
@@ -97,12 +91,60 @@ var writerPool = sync.Pool{New: func() any { return new(replayWriter) }}
 
 // replayWriter passes a response through, except that when armed it holds
 // back a 401 (status, headers and body) so the request can be replayed.
+// It is pooled: a request costs no allocation for it.
 type replayWriter struct {
 	http.ResponseWriter
 	armed       bool
 	intercepted bool
 	wrote       bool
 	status      int
+
+	// The response headers set before the upstream answered (Caddy sets
+	// Server, for one), to restore after a held-back 401 whose headers were
+	// copied in. Slice headers are kept, not copied: appending to a value
+	// cannot change the elements they cover.
+	saved    [4]savedHeader
+	nSaved   int
+	overflow http.Header // when there were more than len(saved)
+}
+
+type savedHeader struct {
+	key    string
+	values []string
+}
+
+// reset prepares a pooled writer for w and snapshots w's headers.
+func (rw *replayWriter) reset(w http.ResponseWriter, armed bool) {
+	rw.ResponseWriter, rw.armed = w, armed
+	rw.intercepted, rw.wrote, rw.status = false, false, 0
+	hdr := w.Header()
+	if len(hdr) > len(rw.saved) {
+		rw.overflow = hdr.Clone()
+		return
+	}
+	for k, v := range hdr {
+		rw.saved[rw.nSaved] = savedHeader{k, v}
+		rw.nSaved++
+	}
+}
+
+// restoreHeader puts the response headers back as they were at reset.
+func (rw *replayWriter) restoreHeader() {
+	hdr := rw.ResponseWriter.Header()
+	clear(hdr)
+	for _, s := range rw.saved[:rw.nSaved] {
+		hdr[s.key] = s.values
+	}
+	for k, v := range rw.overflow {
+		hdr[k] = v
+	}
+}
+
+// release drops every reference before the writer goes back to the pool.
+func (rw *replayWriter) release() {
+	rw.ResponseWriter, rw.overflow = nil, nil
+	clear(rw.saved[:rw.nSaved])
+	rw.nSaved = 0
 }
 
 func (rw *replayWriter) WriteHeader(code int) {
