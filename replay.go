@@ -52,6 +52,8 @@ func (h *Handler) serveWithReplay(w http.ResponseWriter, r *http.Request, next c
 	r.Header["Authorization"] = []string{fresh.AuthorizationHeader()}
 	if body != nil {
 		r.Body = io.NopCloser(bytes.NewReader(body))
+	} else {
+		r.Body = http.NoBody
 	}
 	return next.ServeHTTP(w, r)
 }
@@ -59,30 +61,35 @@ func (h *Handler) serveWithReplay(w http.ResponseWriter, r *http.Request, next c
 // bufferBody reads r's body into memory if it fits in max bytes, so that the
 // request can be sent again. A larger body is streamed as before (the part
 // already read is put back in front) and the request is not replayable.
+// A request without a body (Caddy wraps even an empty one, so the length
+// and transfer encoding tell) costs nothing.
 func bufferBody(r *http.Request, max int64) (body []byte, replayable bool, err error) {
-	if r.Body == nil || r.Body == http.NoBody {
+	if r.Body == nil || r.Body == http.NoBody || (r.ContentLength == 0 && len(r.TransferEncoding) == 0) {
 		return nil, true, nil
 	}
 	if r.ContentLength > max {
 		return nil, false, nil
 	}
-	n := r.ContentLength
-	if n < 0 {
-		n = 512
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, n+1))
-	if _, err := buf.ReadFrom(io.LimitReader(r.Body, max+1)); err != nil {
-		return nil, false, err
-	}
-	if int64(buf.Len()) > max {
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(buf.Bytes()), r.Body), r.Body}
-		return nil, false, nil
+	if r.ContentLength > 0 {
+		body = make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, false, err
+		}
+	} else {
+		buf := bytes.NewBuffer(make([]byte, 0, 512))
+		if _, err := buf.ReadFrom(io.LimitReader(r.Body, max+1)); err != nil {
+			return nil, false, err
+		}
+		if int64(buf.Len()) > max {
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(buf.Bytes()), r.Body), r.Body}
+			return nil, false, nil
+		}
+		body = buf.Bytes()
 	}
 	_ = r.Body.Close()
-	body = buf.Bytes()
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	return body, true, nil
 }
@@ -118,6 +125,22 @@ func (rw *replayWriter) reset(w http.ResponseWriter, armed bool) {
 	rw.ResponseWriter, rw.armed = w, armed
 	rw.intercepted, rw.wrote, rw.status = false, false, 0
 	hdr := w.Header()
+	if len(hdr) == 0 {
+		return
+	}
+	// Fast path: only headers Caddy's server itself sets are present;
+	// looking them up is much cheaper than iterating the map.
+	for _, k := range serverHeaders {
+		if v, ok := hdr[k]; ok {
+			rw.saved[rw.nSaved] = savedHeader{k, v}
+			rw.nSaved++
+		}
+	}
+	if rw.nSaved == len(hdr) {
+		return
+	}
+	clear(rw.saved[:rw.nSaved])
+	rw.nSaved = 0
 	if len(hdr) > len(rw.saved) {
 		rw.overflow = hdr.Clone()
 		return
@@ -127,6 +150,10 @@ func (rw *replayWriter) reset(w http.ResponseWriter, armed bool) {
 		rw.nSaved++
 	}
 }
+
+// serverHeaders are the response headers Caddy's server sets before any
+// handler runs.
+var serverHeaders = [...]string{"Server", "Alt-Svc"}
 
 // restoreHeader puts the response headers back as they were at reset.
 func (rw *replayWriter) restoreHeader() {
