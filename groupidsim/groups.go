@@ -10,10 +10,8 @@ import (
 // createStaticGroup: POST /IdentityStores/{is}/Groups/StaticGroup with a
 // JSON object body stored as sent. The new group has no members or owners.
 func (s *Server) createStaticGroup(w http.ResponseWriter, r *http.Request, _ []string) {
-	body, _ := io.ReadAll(r.Body)
-	props, ok := decodeObject(body, false)
+	props, ok := readObject(w, r)
 	if !ok {
-		badRequest(w, "$", "The request body must be a JSON object.")
 		return
 	}
 	stripIdentity(props)

@@ -3,6 +3,7 @@ package groupidsim
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -160,4 +161,15 @@ func queryBool(r *http.Request, name string, def bool) (bool, bool) {
 	}
 	b, err := strconv.ParseBool(v)
 	return b, err == nil
+}
+
+// readObject reads the request body as a JSON object, answering 400 (and
+// returning false) when it is not one.
+func readObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, bool) {
+	body, _ := io.ReadAll(r.Body)
+	props, ok := decodeObject(body, false)
+	if !ok {
+		badRequest(w, "$", "The request body must be a JSON object.")
+	}
+	return props, ok
 }

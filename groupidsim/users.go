@@ -10,10 +10,8 @@ import (
 // createUser: POST /IdentityStores/{is}/Users with a JSON object body. The
 // properties are stored as sent; the reply envelope carries the new GUID.
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request, _ []string) {
-	body, _ := io.ReadAll(r.Body)
-	props, ok := decodeObject(body, false)
+	props, ok := readObject(w, r)
 	if !ok {
-		badRequest(w, "$", "The request body must be a JSON object.")
 		return
 	}
 	stripIdentity(props)
@@ -84,10 +82,8 @@ func (s *Server) getUsers(w http.ResponseWriter, r *http.Request, _ []string) {
 // objectIdFromIdentityStore or objectIdentity (any casing); every other
 // property except IdentityStoreID is stored under exactly the name sent.
 func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, _ []string) {
-	body, _ := io.ReadAll(r.Body)
-	props, ok := decodeObject(body, false)
+	props, ok := readObject(w, r)
 	if !ok {
-		badRequest(w, "$", "The request body must be a JSON object.")
 		return
 	}
 	var ident string
