@@ -192,6 +192,8 @@ func (s *Source) Close() {
 		close(s.attemptDone)
 	}
 	s.mu.Unlock()
+	// Nothing drops an expiring token any more: stop serving it.
+	s.cur.Store(nil)
 }
 
 // Current returns the newest token obtained, valid or not, without waiting.

@@ -256,6 +256,19 @@ func TestCloseReleasesWaitersAndStops(t *testing.T) {
 	}
 }
 
+func TestClosedSourceServesNoToken(t *testing.T) {
+	d := newIdP(t)
+	h := newHarness(t, d, nil)
+	h.src.Start()
+	if _, err := h.src.Token(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.src.Close()
+	if _, err := h.src.Token(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
+
 func TestContextEndsWait(t *testing.T) {
 	d := newIdP(t)
 	d.hold = make(chan struct{})
