@@ -433,10 +433,13 @@ func (s *Source) attempt() {
 		ev.RetryAt = s.nextAttempt
 	}
 	s.attempting = false
-	close(s.attemptDone)
+	done := s.attemptDone
 	s.attemptDone = make(chan struct{})
 	s.mu.Unlock()
+	// Observe first, then wake the waiters: a log line about a failure is
+	// written before any request is refused because of it.
 	s.emit(ev)
+	close(done)
 }
 
 // fetch makes one request, turning a panic or an unexpected error type into
