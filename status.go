@@ -42,7 +42,7 @@ func (s *sharedSource) status() sourceStatus {
 	now := s.clock.Now()
 	st := s.src.State()
 	out := sourceStatus{credentialInfo: s.info, TokenRequests: map[string]uint64{}}
-	if tok := st.Token; tok != nil {
+	if tok := st.Newest; tok != nil {
 		exp := tok.Expiry
 		out.TokenExpires = &exp
 		out.TokenAge = now.Sub(tok.IssuedAt).Seconds()
@@ -55,7 +55,7 @@ func (s *sharedSource) status() sourceStatus {
 		next := st.NextAttempt
 		out.NextAttempt = &next
 	}
-	valid := st.Token.ValidAt(now)
+	valid := st.Newest.ValidAt(now)
 	switch {
 	case valid && st.LastErr == nil:
 		out.State = stateValid

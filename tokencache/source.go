@@ -295,7 +295,13 @@ func (s *Source) ForceRefresh() {
 
 // State is a snapshot of a Source for status pages.
 type State struct {
-	Token       *Token // may be nil or expired
+	// Serving is the token Token hands out right now without waiting, or
+	// nil: the one definition of "a valid token is held". A token dropped
+	// after a 401, expired, or from a closed Source is not served.
+	Serving *Token
+	// Newest is the newest token obtained, served or not (for its expiry
+	// and age on status pages).
+	Newest      *Token
 	LastErr     *Error
 	NextAttempt time.Time
 	Attempting  bool
@@ -305,7 +311,7 @@ type State struct {
 func (s *Source) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return State{Token: s.last.Load(), LastErr: s.lastErr, NextAttempt: s.nextAttempt, Attempting: s.attempting}
+	return State{Serving: s.cur.Load(), Newest: s.last.Load(), LastErr: s.lastErr, NextAttempt: s.nextAttempt, Attempting: s.attempting}
 }
 
 func (s *Source) kick() {
@@ -478,20 +484,32 @@ func (s *Source) emit(ev Event) {
 
 // refreshAt is when the background refresh for tok should run.
 func (s *Source) refreshAt(tok *Token, now time.Time) time.Time {
-	life := tok.Lifetime()
-	margin := s.opts.RefreshBefore
-	if margin <= 0 {
-		margin = life / 4
-	}
-	if margin > life/2 {
-		margin = life / 2
-	}
+	margin := RefreshMargin(tok.Lifetime(), s.opts.RefreshBefore)
 	jitter := time.Duration(s.opts.Rand() * float64(margin) / 2)
 	at := tok.Expiry.Add(-margin - jitter)
 	if floor := now.Add(MinRefreshInterval); at.Before(floor) {
 		at = floor
 	}
 	return at
+}
+
+// RefreshMargin is how long before expiry the refresh of a token with the
+// given lifetime is scheduled, before jitter: refreshBefore, or a quarter
+// of the lifetime when it is zero, capped at half the lifetime.
+func RefreshMargin(lifetime, refreshBefore time.Duration) time.Duration {
+	margin := refreshBefore
+	if margin <= 0 {
+		margin = lifetime / 4
+	}
+	return min(margin, lifetime/2)
+}
+
+// RefreshInterval is the range of times from a token's issue to its
+// scheduled refresh: the lifetime less the margin, less a random extra of
+// up to half the margin. Ignores the MinRefreshInterval floor.
+func RefreshInterval(lifetime, refreshBefore time.Duration) (shortest, longest time.Duration) {
+	margin := RefreshMargin(lifetime, refreshBefore)
+	return lifetime - margin - margin/2, lifetime - margin
 }
 
 // hasScope reports whether the space-separated list holds scope.
