@@ -14,7 +14,7 @@ func init() {
 
 // adminAPI adds two routes to Caddy's admin API:
 //
-//	GET  /groupid/status              every loaded credential as JSON
+//	GET  /groupid/status[?name=...]   the running config's credentials as JSON
 //	POST /groupid/refresh[?name=...]  force a token request now
 //
 // Neither ever shows a secret or a token.
@@ -40,11 +40,12 @@ func (adminAPI) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: errors.New("method not allowed")}
 	}
-	out := []sourceStatus{}
-	for _, s := range lookupCredentials(r.URL.Query().Get("name")) {
-		out = append(out, s.status())
+	out := []credentialStatus{}
+	for _, c := range visibleCredentials(r.URL.Query().Get("name")) {
+		out = append(out, c.snapshot().status())
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	return json.NewEncoder(w).Encode(out)
 }
 
@@ -52,15 +53,14 @@ func (adminAPI) handleRefresh(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: errors.New("method not allowed")}
 	}
-	name := r.URL.Query().Get("name")
-	srcs := lookupCredentials(name)
-	if len(srcs) == 0 {
+	creds := visibleCredentials(r.URL.Query().Get("name"))
+	if len(creds) == 0 {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errors.New("no groupid_auth credential by that name")}
 	}
 	names := []string{}
-	for _, s := range srcs {
-		s.src.ForceRefresh()
-		names = append(names, s.info.Name)
+	for _, c := range creds {
+		c.src.ForceRefresh()
+		names = append(names, c.info.Name)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)

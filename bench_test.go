@@ -36,7 +36,7 @@ func benchHandler(b *testing.B) *Handler {
 	if err := provisionB(b, h); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := h.shared.src.Token(b.Context()); err != nil {
+	if _, err := h.cred.src.Token(b.Context()); err != nil {
 		b.Fatal(err)
 	}
 	return h
@@ -62,7 +62,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 		}
 	}
 	b.Run("groupid_auth", func(b *testing.B) { run(b, h) })
-	b.Run("static_header_baseline", func(b *testing.B) { run(b, staticHeader{"Bearer " + h.shared.src.Current().AccessToken}) })
+	b.Run("static_header_baseline", func(b *testing.B) { run(b, staticHeader{"Bearer " + h.cred.src.Current().AccessToken}) })
 }
 
 // BenchmarkServeHTTPParallel is the same under b.RunParallel (-cpu 1,2).

@@ -18,6 +18,9 @@ func init() {
 	// reverse_proxy, so a site-level groupid_auth also covers a
 	// reverse_proxy nested in handle.
 	httpcaddyfile.RegisterDirectiveOrder("groupid_auth", httpcaddyfile.After, "request_header")
+
+	httpcaddyfile.RegisterHandlerDirective("groupid_ready", parseReady)
+	httpcaddyfile.RegisterDirectiveOrder("groupid_ready", httpcaddyfile.Before, "respond")
 }
 
 // parseCaddyfile sets up the handler from Caddyfile tokens. Syntax:
@@ -177,5 +180,29 @@ func joinSpace(args []string) string {
 	return s
 }
 
-// Interface guard
-var _ caddyfile.Unmarshaler = (*Handler)(nil)
+// parseReady sets up the readiness handler. Syntax:
+//
+//	groupid_ready [<matcher>] [<name>]
+func parseReady(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	rd := new(Ready)
+	err := rd.UnmarshalCaddyfile(h.Dispenser)
+	return rd, err
+}
+
+// UnmarshalCaddyfile implements caddyfile.Unmarshaler.
+func (rd *Ready) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		rd.Name = d.Val()
+	}
+	if d.NextArg() || d.NextBlock(0) {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddyfile.Unmarshaler = (*Handler)(nil)
+	_ caddyfile.Unmarshaler = (*Ready)(nil)
+)

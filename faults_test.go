@@ -61,7 +61,7 @@ func TestOutageLongerThanTokenLifetime(t *testing.T) {
 				t.Fatalf("warm: %d", st)
 			}
 			r.settle()
-			expiry := r.h.shared.src.Current().Expiry
+			expiry := r.h.cred.src.Current().Expiry
 			// The refresh runs a quarter of the lifetime (300 s) plus half of the
 			// maximum jitter (0.5 * 150 s) before expiry.
 			firstFailure := expiry.Add(-375 * time.Second)

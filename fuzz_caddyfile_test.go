@@ -147,8 +147,8 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 			}
 		}
 
-		if verr := h.Validate(); verr != nil {
-			fuzzCheckNoSecret(t, "Validate error", verr.Error(), tokens, secrets, true)
+		if verr := h.validate(); verr != nil {
+			fuzzCheckNoSecret(t, "validate error", verr.Error(), tokens, secrets, true)
 		}
 	})
 }
@@ -235,7 +235,7 @@ func fuzzCheckNoSecret(t *testing.T, what, msg string, tokens []caddyfile.Token,
 		var h Handler
 		err := h.UnmarshalCaddyfile(caddyfile.NewDispenser(swapped))
 		if err == nil && validate {
-			err = h.Validate()
+			err = h.validate()
 		}
 		if err != nil && strings.Contains(err.Error(), fuzzCfMarker) {
 			t.Fatalf("%s repeats the value given to %s (%d-byte value)", what, tokens[i-1].Text, len(tokens[i].Text))

@@ -2,61 +2,32 @@ package groupidauth
 
 import (
 	"errors"
-	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are created once per process and registered with the registry of
-// every config load (each load has a fresh one). Counters and gauges are
-// read from the live credentials at scrape time, so a reload neither loses
-// nor duplicates series, and a credential that is gone has none.
-var metrics struct {
-	once     sync.Once
-	duration *prometheus.HistogramVec
-	state    *stateCollector
-}
+// collector is created once per process and registered with the registry of
+// every config load (each load has a fresh one). Every series is read from
+// the running config's credentials at scrape time, from the same snapshot
+// the admin status shows, so a reload neither loses nor duplicates series,
+// a failed load changes none, and a credential that is gone has none.
+var collector = newStateCollector()
 
-func initMetrics(reg *prometheus.Registry) error {
+func registerMetrics(reg *prometheus.Registry) error {
 	if reg == nil {
 		return nil
 	}
-	metrics.once.Do(func() {
-		metrics.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "caddy", Subsystem: "groupid",
-			Name:    "token_request_duration_seconds",
-			Help:    "Duration of token requests to the GroupID Security Service.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"name", "grant_type"})
-		metrics.state = newStateCollector()
-	})
-	for _, c := range []prometheus.Collector{metrics.duration, metrics.state} {
-		var are prometheus.AlreadyRegisteredError
-		if err := reg.Register(c); err != nil && !errors.As(err, &are) {
-			return err
-		}
+	var are prometheus.AlreadyRegisteredError
+	if err := reg.Register(collector); err != nil && !errors.As(err, &are) {
+		return err
 	}
 	return nil
 }
 
-func observeDuration(name, grant string, d time.Duration) {
-	if metrics.duration != nil {
-		metrics.duration.WithLabelValues(name, grant).Observe(d.Seconds())
-	}
-}
-
-// forgetMetrics drops the histogram series of a credential name that no
-// loaded config uses any more.
-func forgetMetrics(s *sharedSource) {
-	if metrics.duration != nil && len(lookupCredentials(s.info.Name)) == 0 {
-		metrics.duration.DeletePartialMatch(prometheus.Labels{"name": s.info.Name})
-	}
-}
-
-// stateCollector turns the live credentials into metrics at scrape time.
+// stateCollector turns the running config's credentials into metrics.
 type stateCollector struct {
-	tokenRequests, expiresIn, valid, injected, refused, replays, passed401 *prometheus.Desc
+	state, valid, expiresIn, tokenRequests, duration,
+	requestsInjected, requestsRefused, replays, unauthorizedPassed *prometheus.Desc
 }
 
 func newStateCollector() *stateCollector {
@@ -64,46 +35,67 @@ func newStateCollector() *stateCollector {
 		return prometheus.NewDesc("caddy_groupid_"+name, help, append([]string{"name"}, labels...), nil)
 	}
 	return &stateCollector{
-		tokenRequests: d("token_requests_total", "Token requests by grant type and outcome (ok, an OAuth error code, rejected or transient).", "grant_type", "outcome"),
-		expiresIn:     d("token_expires_in_seconds", "Seconds until the current token expires; 0 when no valid token is held."),
-		valid:         d("token_valid", "1 while a valid token is held, else 0."),
-		injected:      d("requests_injected_total", "Requests forwarded with the service token."),
-		refused:       d("requests_refused_total", "Requests refused for lack of a token, by reason (unavailable: 503, rejected: 502).", "reason"),
-		replays:       d("replays_total", "Requests replayed once after the upstream answered 401 to the token."),
-		passed401:     d("unauthorized_passed_total", "Upstream 401 answers passed to the client without a replay (body too large to buffer)."),
+		state:              d("state", "1 for the credential's current state (starting, valid, degraded, unavailable, rejected, refreshing), 0 for the others.", "state"),
+		valid:              d("token_valid", "1 while requests get a token (state valid or degraded), else 0."),
+		expiresIn:          d("token_expires_in_seconds", "Seconds until the served token expires; 0 when no token is served."),
+		tokenRequests:      d("token_requests_total", "Token requests by grant type and outcome (ok, an OAuth error code, other_error, rejected or transient).", "grant_type", "outcome"),
+		duration:           d("token_request_duration_seconds", "Duration of token requests to the GroupID Security Service.", "grant_type"),
+		requestsInjected:   d("requests_injected_total", "Requests forwarded with the service token."),
+		requestsRefused:    d("requests_refused_total", "Requests refused for lack of a token, by reason (unavailable: 503, rejected: 502).", "reason"),
+		replays:            d("replays_total", "Requests replayed once after the upstream answered 401 to the token."),
+		unauthorizedPassed: d("unauthorized_passed_total", "Upstream 401 answers passed to the client without a replay."),
 	}
 }
 
+// Describe implements prometheus.Collector.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.tokenRequests, c.expiresIn, c.valid, c.injected, c.refused, c.replays, c.passed401} {
+	for _, d := range []*prometheus.Desc{c.state, c.valid, c.expiresIn, c.tokenRequests, c.duration,
+		c.requestsInjected, c.requestsRefused, c.replays, c.unauthorizedPassed} {
 		ch <- d
 	}
 }
 
+// Collect implements prometheus.Collector.
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, s := range lookupCredentials("") {
-		name := s.info.Name
-		counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{name}, labels...)...)
-		}
-		gauge := func(d *prometheus.Desc, v float64) {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, name)
-		}
-		s.stats.mu.Lock()
-		for k, v := range s.stats.tokenRequests {
-			counter(c.tokenRequests, v, k.grant, k.outcome)
-		}
-		s.stats.mu.Unlock()
-		left, valid := 0.0, 0.0
-		if tok := s.src.Current(); tok.ValidAt(s.clock.Now()) {
-			left, valid = tok.Expiry.Sub(s.clock.Now()).Seconds(), 1
-		}
-		gauge(c.expiresIn, left)
-		gauge(c.valid, valid)
-		counter(c.injected, s.stats.injected.Load())
-		counter(c.refused, s.stats.unavailable.Load(), "unavailable")
-		counter(c.refused, s.stats.rejected.Load(), "rejected")
-		counter(c.replays, s.stats.replays.Load())
-		counter(c.passed401, s.stats.passed401.Load())
+	for _, cred := range visibleCredentials("") {
+		c.collect(ch, cred.snapshot())
 	}
+}
+
+func (c *stateCollector) collect(ch chan<- prometheus.Metric, s snapshot) {
+	name := s.info.Name
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{name}, labels...)...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{name}, labels...)...)
+	}
+	for _, st := range states {
+		gauge(c.state, boolFloat(st == s.state), string(st))
+	}
+	gauge(c.valid, boolFloat(s.state.serving()))
+	gauge(c.expiresIn, s.expiresIn().Seconds())
+	v := s.counts
+	for k, n := range v.tokenRequests {
+		counter(c.tokenRequests, n, k.grantType, k.outcome)
+	}
+	for grant, h := range v.durations {
+		buckets := make(map[float64]uint64, len(durationBuckets))
+		for i, le := range durationBuckets {
+			buckets[le] = h.buckets[i]
+		}
+		ch <- prometheus.MustNewConstHistogram(c.duration, h.count, h.sum, buckets, name, grant)
+	}
+	counter(c.requestsInjected, v.requestsInjected)
+	counter(c.requestsRefused, v.requestsRefusedUnavailable, "unavailable")
+	counter(c.requestsRefused, v.requestsRefusedRejected, "rejected")
+	counter(c.replays, v.replays)
+	counter(c.unauthorizedPassed, v.unauthorizedPassed)
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

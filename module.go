@@ -5,15 +5,12 @@
 package groupidauth
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -46,86 +43,121 @@ func init() {
 // Every string field accepts Caddy placeholders that are known at load time,
 // such as {env.GROUPID_PASSWORD} and {file./run/secrets/groupid-password};
 // a placeholder that is unknown or empty fails the config load.
+//
+// Required: token_url, username, password, client_id, client_secret and
+// identity_store_id.
 type Handler struct {
 	// Name labels this credential in metrics, logs, the admin status and
-	// readiness checks. Default: username@token-host/identity_store_id.
-	// Never put a secret here.
+	// groupid_ready. Two credentials with different settings in one config
+	// need different names. Never put a secret here. Default:
+	// username@token-host/identity_store_id.
 	Name string `json:"name,omitempty"`
-	// TokenURL is the Security Service token endpoint, e.g.
-	// https://groupid.example.com:4443/GroupIDSecurityService/connect/token.
-	// Required; http:// and https:// are accepted.
+
+	// TokenURL is the Security Service's token endpoint, for example
+	// https://groupid.example.com/GroupIDSecurityService/connect/token.
+	// Required. Must be https:// unless allow_http is set.
 	TokenURL string `json:"token_url,omitempty"`
+
 	// Username is the service account the sidecar acts as. Required.
 	Username string `json:"username,omitempty"`
-	// Password of the service account. Required. Secret: use a placeholder.
+
+	// Password is the service account's password. Required. It is a
+	// secret: give it as a placeholder such as {file./run/secrets/password}.
 	Password string `json:"password,omitempty"`
-	// ClientID is the client ID from GroupID's SVC.Client table. Required.
+
+	// ClientID is the OAuth client ID registered in GroupID (its
+	// SVC.Client table). Required.
 	ClientID string `json:"client_id,omitempty"`
-	// ClientSecret is the client's secret. Required. Secret: use a placeholder.
+
+	// ClientSecret is the OAuth client's secret. Required. It is a secret:
+	// give it as a placeholder.
 	ClientSecret string `json:"client_secret,omitempty"`
-	// IdentityStoreID is the numeric ID of the identity store holding the
-	// service account (GroupID's non-standard identity_store_id). Required.
+
+	// IdentityStoreID is the numeric ID of the identity store that holds
+	// the service account (GroupID's non-standard identity_store_id form
+	// field). Required.
 	IdentityStoreID string `json:"identity_store_id,omitempty"`
-	// Scope is a space-separated scope list to request. Default: none is
-	// sent, and GroupID grants the client's allowed scopes, including
-	// offline_access, which brings refresh tokens.
+
+	// Scope is the space-separated list of scopes to request. offline_access
+	// is added (for refresh tokens) unless GroupID refuses it. Default:
+	// none is sent, and GroupID grants the client's allowed scopes.
 	Scope string `json:"scope,omitempty"`
-	// RefreshBefore is how long before a token expires the background
-	// refresh starts. Default: a quarter of the token's lifetime (300 s for
-	// GroupID's 1200 s tokens). Capped at half the lifetime. A random extra
-	// of up to half this margin spreads replicas apart.
+
+	// RefreshBefore is how long before a token expires its background
+	// refresh starts; a random extra of up to half of it spreads replicas
+	// apart. It is capped at half the token's lifetime and must be under
+	// 24 h. Default: a quarter of the lifetime (300 s for GroupID's 1200 s
+	// tokens).
 	RefreshBefore caddy.Duration `json:"refresh_before,omitempty"`
-	// Timeout bounds each token request, connection included. Default 10 s.
+
+	// Timeout bounds each token request from dialling to the last byte of
+	// the answer. At most 5 minutes. Default: 10 s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// DialTimeout bounds the TCP connection to the token endpoint and,
+	// separately, its TLS handshake. At most timeout. Default: 5 s, or
+	// timeout if that is shorter.
+	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+
 	// CACertFile is a PEM file of CA certificates trusted for the token
-	// endpoint's TLS certificate, for GroupID sites with self-signed or
-	// internal-CA certificates. Default: the system trust store.
+	// endpoint's certificate, for a GroupID site with a self-signed or
+	// internal-CA certificate. Cannot be combined with tls_trust_pool.
+	// Default: the system trust store.
 	CACertFile string `json:"ca_cert_file,omitempty"`
-	// TrustPoolRaw is a Caddy CA pool source module (namespace
-	// tls.ca_pool.source, e.g. "file", "inline", "pki_root") trusted for
-	// the token endpoint, as reverse_proxy's tls_trust_pool. Cannot be
-	// combined with ca_cert_file.
+
+	// TrustPoolRaw is a Caddy CA pool source (module namespace
+	// tls.ca_pool.source, such as file, inline or pki_root) trusted for
+	// the token endpoint, as in reverse_proxy's tls_trust_pool. Cannot be
+	// combined with ca_cert_file. Default: the system trust store.
 	TrustPoolRaw json.RawMessage `json:"tls_trust_pool,omitempty" caddy:"namespace=tls.ca_pool.source inline_key=provider"`
-	// TLSClientCert and TLSClientKey are PEM files of a client certificate
-	// and its key, for a token endpoint that requires mutual TLS. Both or
-	// neither. Default: no client certificate.
+
+	// TLSClientCert is a PEM file with the client certificate to present
+	// to a token endpoint that requires mutual TLS. Needs tls_client_key.
+	// Default: no client certificate.
 	TLSClientCert string `json:"tls_client_cert,omitempty"`
-	TLSClientKey  string `json:"tls_client_key,omitempty"`
-	// TLSServerName overrides the name checked in the token endpoint's
-	// certificate (and sent as SNI). Default: the token_url host.
+
+	// TLSClientKey is the PEM file with the private key of tls_client_cert.
+	// Needs tls_client_cert. Default: none.
+	TLSClientKey string `json:"tls_client_key,omitempty"`
+
+	// TLSServerName is the name checked in the token endpoint's certificate
+	// and sent as SNI. Default: the host of token_url.
 	TLSServerName string `json:"tls_server_name,omitempty"`
-	// TLSInsecureSkipVerify turns off certificate checks for the token
-	// endpoint. It sends the password to whoever answers; a warning is
-	// logged at every load. Default: false.
+
+	// TLSInsecureSkipVerify turns off the token endpoint's certificate
+	// check, so the password goes to whoever answers; a warning is logged
+	// at every load. Default: false.
 	TLSInsecureSkipVerify bool `json:"tls_insecure_skip_verify,omitempty"`
+
 	// AllowHTTP permits an http:// token_url, which sends the password in
 	// clear text. Meant for loopback tests. Default: false.
 	AllowHTTP bool `json:"allow_http,omitempty"`
-	// ClientAuth is how the client ID and secret are sent: "form" (form
-	// fields, as GroupID documents) or "basic" (HTTP Basic, RFC 6749 2.3.1).
-	// Default: form.
+
+	// ClientAuth is how client_id and client_secret are sent: "form" (as
+	// form fields, as GroupID documents) or "basic" (an HTTP Basic header,
+	// RFC 6749 section 2.3.1). Default: form.
 	ClientAuth string `json:"client_auth,omitempty"`
-	// DialTimeout bounds the TCP connection to the token endpoint.
-	// Default 5 s (and never more than timeout).
-	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
-	// ReplayOn401 controls 401 healing. When the upstream answers 401 to a
-	// request that carried our token (revoked early, e.g. after a signing
-	// key rotation), the token is dropped, a fresh one is fetched, and the
-	// request is sent once more if its body was buffered. Default: true.
+
+	// ReplayOn401 turns 401 healing on or off. When the upstream answers
+	// 401 to a request that carried the token, the token is dropped, a
+	// fresh one is fetched and the request is sent once more if its body
+	// was kept. Default: true.
 	ReplayOn401 *bool `json:"replay_on_401,omitempty"`
-	// MaxReplayBody is the largest request body, in bytes, that is buffered
-	// so the request can be replayed after a 401. Larger bodies stream
-	// through unbuffered; their 401 goes to the client and the next request
-	// uses the fresh token. Default: 1048576 (1 MiB).
+
+	// MaxReplayBody is the largest request body, in bytes, kept in memory
+	// so that the request can be replayed after a 401. A larger body
+	// streams through unkept: its 401 goes to the client and the next
+	// request uses the fresh token. Default: 1048576 (1 MiB).
 	MaxReplayBody int64 `json:"max_replay_body,omitempty"`
 
 	logger *zap.Logger
 	grant  tokencache.Grant
-	shared *sharedSource
+	cred   *credential
 	replay bool
-	// poolKey is set once the shared source is acquired, so Cleanup
-	// releases only what Provision took.
+	// poolKey and config are set once the credential is acquired and
+	// attached, so Cleanup releases only what Provision took.
 	poolKey string
+	config  context.Context
 }
 
 // CaddyModule returns the Caddy module information.
@@ -142,31 +174,24 @@ const DefaultTimeout = 10 * time.Second
 // DefaultDialTimeout bounds the TCP connection when DialTimeout is not set.
 const DefaultDialTimeout = 5 * time.Second
 
-// Provision expands placeholders, validates the configuration and attaches
-// the handler to the shared token source for its credential, starting the
-// background warm-up if this is the first user. It does no network I/O.
+// DefaultMaxReplayBody is the largest request body kept for a replay after a
+// 401 when MaxReplayBody is not set: 1 MiB.
+const DefaultMaxReplayBody = 1 << 20
+
+// Provision expands placeholders, validates the configuration (once: there
+// is no separate Validate step), and attaches the handler to the pooled
+// credential for its settings, starting the background warm-up if this is
+// the credential's first user. It does no network I/O.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = loggerFor(ctx)
 	rawPassword, rawSecret := h.Password, h.ClientSecret
 	if err := h.expandPlaceholders(); err != nil {
 		return err
 	}
-	if err := h.Validate(); err != nil {
+	if err := h.validate(); err != nil {
 		return err
 	}
-	if h.Timeout == 0 {
-		h.Timeout = caddy.Duration(DefaultTimeout)
-	}
-	if h.Name == "" {
-		h.Name = defaultName(h.Username, h.TokenURL, h.IdentityStoreID)
-	}
-	if h.MaxReplayBody == 0 {
-		h.MaxReplayBody = DefaultMaxReplayBody
-	}
-	h.replay = h.ReplayOn401 == nil || *h.ReplayOn401
-	if h.DialTimeout == 0 {
-		h.DialTimeout = caddy.Duration(min(DefaultDialTimeout, time.Duration(h.Timeout)))
-	}
+	h.applyDefaults()
 	tlsConfig, tlsID, err := h.loadTokenTLS(ctx)
 	if err != nil {
 		return err
@@ -184,153 +209,36 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Scope:           h.Scope,
 		BasicAuth:       h.ClientAuth == "basic",
 	}
-	if err := initMetrics(ctx.GetMetricsRegistry()); err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return errors.New("registering metrics: " + err.Error())
 	}
-	return h.acquireSource(tlsID, tlsConfig, h.rereader(rawPassword, rawSecret))
-}
-
-// rereader returns the hook that reads file-based secrets again after the
-// password grant is rejected (Kubernetes updates Secret volumes in place),
-// or nil when neither secret comes from a {file.*} placeholder.
-func (h *Handler) rereader(rawPassword, rawSecret string) func() (tokencache.Grant, bool) {
-	if !strings.Contains(rawPassword, "{file.") && !strings.Contains(rawSecret, "{file.") {
-		return nil
+	spec := credentialSpec{
+		key: tokencache.HashFields(h.grant.Key(), h.Name, tlsID,
+			time.Duration(h.Timeout).String(), time.Duration(h.DialTimeout).String(), time.Duration(h.RefreshBefore).String()),
+		info: credentialInfo{
+			Name:            h.Name,
+			TokenHost:       tokenHost(h.TokenURL),
+			Username:        h.Username,
+			IdentityStoreID: h.IdentityStoreID,
+		},
+		grant:       h.grant,
+		tls:         tlsConfig,
+		timeout:     time.Duration(h.Timeout),
+		dialTimeout: time.Duration(h.DialTimeout),
+		refresh:     time.Duration(h.RefreshBefore),
+		reread:      h.rereader(rawPassword, rawSecret),
+		logger:      h.logger,
 	}
-	var mu sync.Mutex
-	current := h.grant
-	return func() (tokencache.Grant, bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		repl := caddy.NewReplacer()
-		pw, err1 := repl.ReplaceOrErr(rawPassword, true, true)
-		cs, err2 := repl.ReplaceOrErr(rawSecret, true, true)
-		if err1 != nil || err2 != nil || (pw == current.Password && cs == current.ClientSecret) {
-			return current, false
-		}
-		current.Password, current.ClientSecret = pw, cs
-		return current, true
+	cred, err := acquireCredential(spec)
+	if err != nil {
+		return err
 	}
-}
-
-// expandPlaceholders replaces {env.*}, {file.*} and other global
-// placeholders in every string field. Errors name the field and the
-// placeholder, never the value.
-func (h *Handler) expandPlaceholders() error {
-	repl := caddy.NewReplacer()
-	for _, f := range h.stringFields() {
-		v, err := repl.ReplaceOrErr(*f.ptr, true, true)
-		if err != nil {
-			return fmt.Errorf("%s: %w", f.name, err)
-		}
-		*f.ptr = v
+	h.cred, h.poolKey = cred, spec.key
+	if err := cred.attach(ctx.Context); err != nil {
+		return err
 	}
+	h.config = ctx.Context
 	return nil
-}
-
-type stringField struct {
-	name string
-	ptr  *string
-}
-
-func (h *Handler) stringFields() []stringField {
-	return []stringField{
-		{"name", &h.Name},
-		{"token_url", &h.TokenURL},
-		{"username", &h.Username},
-		{"password", &h.Password},
-		{"client_id", &h.ClientID},
-		{"client_secret", &h.ClientSecret},
-		{"identity_store_id", &h.IdentityStoreID},
-		{"scope", &h.Scope},
-		{"ca_cert_file", &h.CACertFile},
-		{"tls_client_cert", &h.TLSClientCert},
-		{"tls_client_key", &h.TLSClientKey},
-		{"tls_server_name", &h.TLSServerName},
-		{"client_auth", &h.ClientAuth},
-	}
-}
-
-// Validate checks the configuration. Errors name the field and never
-// repeat its value.
-func (h *Handler) Validate() error {
-	for _, f := range h.stringFields() {
-		switch f.name {
-		case "name", "scope", "ca_cert_file", "tls_client_cert", "tls_client_key", "tls_server_name", "client_auth":
-			continue
-		}
-		if *f.ptr == "" {
-			return fmt.Errorf("%s: required", f.name)
-		}
-	}
-	u, err := url.Parse(h.TokenURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return errors.New("token_url: must be an absolute http:// or https:// URL")
-	}
-	if u.User != nil {
-		return errors.New("token_url: must not carry user information")
-	}
-	if u.Scheme == "http" && !h.AllowHTTP {
-		return errors.New("token_url: http:// would send the password in clear text; use https:// (or set allow_http for a loopback test)")
-	}
-	if u.Scheme == "http" && (h.CACertFile != "" || h.TrustPoolRaw != nil || h.TLSClientCert != "" || h.TLSServerName != "" || h.TLSInsecureSkipVerify) {
-		return errors.New("token_url: TLS settings given for an http:// URL")
-	}
-	switch h.ClientAuth {
-	case "", "form", "basic":
-	default:
-		return errors.New("client_auth: must be form or basic")
-	}
-	if (h.TLSClientCert == "") != (h.TLSClientKey == "") {
-		return errors.New("tls_client_cert and tls_client_key: give both or neither")
-	}
-	if h.CACertFile != "" && h.TrustPoolRaw != nil {
-		return errors.New("ca_cert_file and tls_trust_pool: use one")
-	}
-	if h.DialTimeout < 0 {
-		return errors.New("dial_timeout: must not be negative")
-	}
-	if time.Duration(h.RefreshBefore) >= tokencache.MaxTokenLifetime {
-		return errors.New("refresh_before: must be shorter than a day (tokens live 20 minutes)")
-	}
-	if time.Duration(h.Timeout) > 5*time.Minute {
-		return errors.New("timeout: must be at most 5m")
-	}
-	if h.Timeout > 0 && h.DialTimeout > h.Timeout {
-		return errors.New("dial_timeout: must not exceed timeout")
-	}
-	if len(h.Name) > 128 || !printable(h.Name) {
-		return errors.New("name: must be at most 128 printable characters")
-	}
-	if h.RefreshBefore < 0 {
-		return errors.New("refresh_before: must not be negative")
-	}
-	if h.Timeout < 0 {
-		return errors.New("timeout: must not be negative")
-	}
-	if h.MaxReplayBody < 0 {
-		return errors.New("max_replay_body: must not be negative")
-	}
-	return nil
-}
-
-func printable(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
-// info is what status pages may show about the credential.
-func (h *Handler) info() credentialInfo {
-	return credentialInfo{
-		Name:            h.Name,
-		TokenHost:       tokenHost(h.TokenURL),
-		Username:        h.Username,
-		IdentityStoreID: h.IdentityStoreID,
-	}
 }
 
 // ServeHTTP sets the bearer token and calls the next handler, or refuses
@@ -339,55 +247,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if unsafePath(r.URL.Path) {
 		return caddyhttp.Error(http.StatusBadRequest, errors.New("path has dot segments or backslashes; not forwarding with the groupid token"))
 	}
-	tok, err := h.shared.src.Token(r.Context())
+	tok, err := h.cred.src.Token(r.Context())
 	if err != nil {
 		return h.refuse(w, err)
 	}
 	r.Header["Authorization"] = []string{tok.AuthorizationHeader()}
-	h.shared.stats.injected.Add()
+	h.cred.counters.requestsInjected.Add()
 	if !h.replay {
 		return next.ServeHTTP(w, r)
 	}
 	return h.serveWithReplay(w, r, next, tok)
 }
 
-// unsafePath reports whether p has a "." or ".." segment or a backslash.
-// Caddy's path matchers test the cleaned path but reverse_proxy forwards
-// the raw one, and IIS treats a backslash as a slash, so such a path could
-// steer the token to a URL the matcher never allowed.
-func unsafePath(p string) bool {
-	if strings.IndexByte(p, '\\') >= 0 {
-		return true
-	}
-	// Only a "/." can start a dot segment; most paths have none.
-	for i := strings.Index(p, "/."); i >= 0; {
-		j := i + 2
-		if j < len(p) && p[j] == '.' {
-			j++
-		}
-		if j == len(p) || p[j] == '/' {
-			return true
-		}
-		next := strings.Index(p[i+2:], "/.")
-		if next < 0 {
-			break
-		}
-		i += 2 + next
-	}
-	return false
-}
-
 // refuse turns a token failure into the documented HTTP error.
 func (h *Handler) refuse(w http.ResponseWriter, err error) error {
 	var nt *tokencache.NoTokenError
 	if errors.As(err, &nt) && nt.Permanent() {
-		h.shared.stats.rejected.Add(1)
+		h.cred.counters.requestsRefusedRejected.Add(1)
 		return caddyhttp.Error(http.StatusBadGateway, err)
 	}
-	h.shared.stats.unavailable.Add(1)
+	h.cred.counters.requestsRefusedUnavailable.Add(1)
 	retry := 1
 	if nt != nil && !nt.RetryAt.IsZero() {
-		secs := math.Ceil(nt.RetryAt.Sub(h.shared.clock.Now()).Seconds())
+		secs := math.Ceil(nt.RetryAt.Sub(h.cred.clock.Now()).Seconds())
 		if secs > 1 {
 			retry = int(secs)
 		}
@@ -396,12 +278,18 @@ func (h *Handler) refuse(w http.ResponseWriter, err error) error {
 	return caddyhttp.Error(http.StatusServiceUnavailable, err)
 }
 
-// Cleanup releases the shared token source; the last user stops it.
+// Cleanup detaches the handler from its config and releases the pooled
+// credential; the last user stops it. Caddy calls it even when Provision
+// failed, so it releases only what Provision took.
 func (h *Handler) Cleanup() error {
+	if h.config != nil {
+		h.cred.detach(h.config)
+		h.config = nil
+	}
 	if h.poolKey == "" {
 		return nil
 	}
-	_, err := sources.Delete(h.poolKey)
+	err := releaseCredential(h.poolKey)
 	h.poolKey = ""
 	return err
 }
@@ -409,7 +297,6 @@ func (h *Handler) Cleanup() error {
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
-	_ caddy.Validator             = (*Handler)(nil)
 	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )

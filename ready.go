@@ -5,26 +5,24 @@ import (
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 func init() {
 	caddy.RegisterModule(Ready{})
-	httpcaddyfile.RegisterHandlerDirective("groupid_ready", parseReady)
-	httpcaddyfile.RegisterDirectiveOrder("groupid_ready", httpcaddyfile.Before, "respond")
 }
 
 // Ready answers a readiness probe: 200 while the named groupid_auth
-// credential (or, with no name, every loaded one) holds a valid token, 503
-// otherwise, each with a short JSON body. It is meant for a Kubernetes
+// credential (or, with no name, every credential of the running config)
+// serves a token to requests, 503 otherwise, each with a short JSON body.
+// It reads the same state the request path reads: "ready" means a request
+// would be forwarded with a token now. It is meant for a Kubernetes
 // readinessProbe, so that traffic goes only to a pod that can serve it. It
 // never contacts GroupID. Liveness must not use it: a GroupID outage is no
 // reason to restart the sidecar.
 type Ready struct {
-	// Name of the credential to check (the `name` of a groupid_auth
-	// handler in the same config). Default: all credentials.
+	// Name of the credential to check: the `name` of a groupid_auth handler
+	// in the same config. Default: empty, meaning every credential.
 	Name string `json:"name,omitempty"`
 }
 
@@ -36,41 +34,49 @@ func (Ready) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
+// readiness is the JSON body of a readiness answer.
 type readiness struct {
-	Ready       bool               `json:"ready"`
-	Reason      string             `json:"reason,omitempty"`
-	Credentials []credentialStatus `json:"credentials,omitempty"`
+	Ready       bool             `json:"ready"`
+	Reason      string           `json:"reason,omitempty"`
+	Credentials []readinessEntry `json:"credentials,omitempty"`
 }
 
-type credentialStatus struct {
+// readinessEntry is one credential in a readiness answer.
+type readinessEntry struct {
 	Name      string  `json:"name"`
-	State     string  `json:"state"`
+	State     state   `json:"state"`
 	ExpiresIn float64 `json:"expires_in_seconds"`
 	LastError string  `json:"last_error,omitempty"`
 }
 
-// ServeHTTP writes the readiness verdict; it does not call next.
-func (rd Ready) ServeHTTP(w http.ResponseWriter, _ *http.Request, _ caddyhttp.Handler) error {
+// verdict is the readiness of the running config's credentials.
+func (rd Ready) verdict() readiness {
 	out := readiness{Ready: true}
-	srcs := lookupCredentials(rd.Name)
-	if len(srcs) == 0 {
+	creds := visibleCredentials(rd.Name)
+	if len(creds) == 0 {
 		out.Ready, out.Reason = false, "no groupid_auth credential is loaded"
 		if rd.Name != "" {
 			out.Reason = "no groupid_auth credential named " + rd.Name + " is loaded"
 		}
 	}
-	for _, s := range srcs {
-		st := s.status()
-		cs := credentialStatus{Name: st.Name, State: st.State, ExpiresIn: st.ExpiresIn}
-		if st.LastError != nil {
-			cs.LastError = st.LastError.Class + " " + st.LastError.Code
+	for _, c := range creds {
+		s := c.snapshot()
+		e := readinessEntry{Name: s.info.Name, State: s.state, ExpiresIn: s.expiresIn().Seconds()}
+		if s.lastErr != nil {
+			e.LastError = s.lastErr.Class.String() + " " + s.lastErr.Code
 		}
-		if st.State != stateValid && st.State != stateDegraded {
+		if !s.state.serving() {
 			out.Ready = false
-			out.Reason = "no valid token for " + st.Name + " (" + st.State + ")"
+			out.Reason = "no valid token for " + s.info.Name + " (" + string(s.state) + ")"
 		}
-		out.Credentials = append(out.Credentials, cs)
+		out.Credentials = append(out.Credentials, e)
 	}
+	return out
+}
+
+// ServeHTTP writes the readiness verdict; it does not call next.
+func (rd Ready) ServeHTTP(w http.ResponseWriter, _ *http.Request, _ caddyhttp.Handler) error {
+	out := rd.verdict()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	if out.Ready {
@@ -81,27 +87,5 @@ func (rd Ready) ServeHTTP(w http.ResponseWriter, _ *http.Request, _ caddyhttp.Ha
 	return json.NewEncoder(w).Encode(out)
 }
 
-// parseReady: groupid_ready [<matcher>] [<name>]
-func parseReady(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	rd := new(Ready)
-	err := rd.UnmarshalCaddyfile(h.Dispenser)
-	return rd, err
-}
-
-// UnmarshalCaddyfile implements caddyfile.Unmarshaler.
-func (rd *Ready) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	if d.NextArg() {
-		rd.Name = d.Val()
-	}
-	if d.NextArg() || d.NextBlock(0) {
-		return d.ArgErr()
-	}
-	return nil
-}
-
-// Interface guards
-var (
-	_ caddyhttp.MiddlewareHandler = Ready{}
-	_ caddyfile.Unmarshaler       = (*Ready)(nil)
-)
+// Interface guard
+var _ caddyhttp.MiddlewareHandler = Ready{}

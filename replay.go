@@ -11,10 +11,6 @@ import (
 	"github.com/caddy-groupid/caddy-groupid/tokencache"
 )
 
-// DefaultMaxReplayBody is the largest request body kept for a replay after a
-// 401 when MaxReplayBody is not set: 1 MiB.
-const DefaultMaxReplayBody = 1 << 20
-
 // serveWithReplay forwards r with tok and heals a 401: when the upstream
 // rejects a token that was valid for us (revoked early, e.g. after a signing
 // key rotation), the token is dropped if it is still the current one, a
@@ -39,13 +35,13 @@ func (h *Handler) serveWithReplay(w http.ResponseWriter, r *http.Request, next c
 	if status != http.StatusUnauthorized {
 		return err
 	}
-	h.shared.src.Invalidate(tok)
+	h.cred.src.Invalidate(tok)
 	if !intercepted {
-		h.shared.stats.passed401.Add(1)
+		h.cred.counters.unauthorizedPassed.Add(1)
 		return err
 	}
-	h.shared.stats.replays.Add(1)
-	fresh, terr := h.shared.src.Token(r.Context())
+	h.cred.counters.replays.Add(1)
+	fresh, terr := h.cred.src.Token(r.Context())
 	if terr != nil {
 		return h.refuse(w, terr)
 	}

@@ -2,33 +2,31 @@ package groupidauth
 
 import "time"
 
-// status states of a credential.
-const (
-	stateStarting   = "starting"    // no token yet, no failure yet
-	stateValid      = "valid"       // valid token, last request succeeded
-	stateDegraded   = "degraded"    // valid token, but refreshing it fails
-	stateFailing    = "unavailable" // no valid token; GroupID failing
-	stateRejected   = "rejected"    // no valid token; credentials rejected
-	stateRefreshing = "refreshing"  // no valid token; a request is in flight
-)
-
-// sourceStatus is the admin API's view of a credential. No secret, no token.
-type sourceStatus struct {
+// credentialStatus is a credential as the admin API shows it: its snapshot
+// in JSON, with the counters under the names the metrics use (less _total).
+// No secret, no token.
+type credentialStatus struct {
 	credentialInfo
-	State          string            `json:"state"`
-	TokenExpires   *time.Time        `json:"token_expires,omitempty"`
-	ExpiresIn      float64           `json:"expires_in_seconds"`
-	TokenAge       float64           `json:"token_age_seconds,omitempty"`
-	LastRefresh    *time.Time        `json:"last_refresh,omitempty"`
-	GrantType      string            `json:"grant_type,omitempty"`
-	LastError      *errorStatus      `json:"last_error,omitempty"`
-	NextAttempt    *time.Time        `json:"next_attempt,omitempty"`
-	TokenRequests  map[string]uint64 `json:"token_requests"`
-	Injected       uint64            `json:"requests_injected"`
-	RefusedUnavail uint64            `json:"requests_refused_unavailable"`
-	RefusedReject  uint64            `json:"requests_refused_rejected"`
-	Replays        uint64            `json:"replays_after_401"`
-	Passed401      uint64            `json:"unauthorized_passed"`
+	State state `json:"state"`
+	// TokenExpires is the newest token's expiry, served or not.
+	TokenExpires *time.Time `json:"token_expires,omitempty"`
+	// ExpiresIn is the served token's remaining lifetime; 0 when none is
+	// served (the same value as caddy_groupid_token_expires_in_seconds).
+	ExpiresIn   float64      `json:"expires_in_seconds"`
+	TokenAge    float64      `json:"token_age_seconds,omitempty"`
+	LastRefresh *time.Time   `json:"last_refresh,omitempty"`
+	GrantType   string       `json:"grant_type,omitempty"`
+	LastError   *errorStatus `json:"last_error,omitempty"`
+	NextAttempt *time.Time   `json:"next_attempt,omitempty"`
+
+	TokenRequests              map[string]uint64 `json:"token_requests"`
+	RequestsInjected           uint64            `json:"requests_injected"`
+	RequestsRefusedUnavailable uint64            `json:"requests_refused_unavailable"`
+	RequestsRefusedRejected    uint64            `json:"requests_refused_rejected"`
+	Replays                    uint64            `json:"replays"`
+	UnauthorizedPassed         uint64            `json:"unauthorized_passed"`
+	// ReplaysAfter401 is the old name of Replays, kept for existing readers.
+	ReplaysAfter401 uint64 `json:"replays_after_401"`
 }
 
 type errorStatus struct {
@@ -38,52 +36,38 @@ type errorStatus struct {
 	Message string `json:"message"`
 }
 
-func (s *sharedSource) status() sourceStatus {
-	now := s.clock.Now()
-	st := s.src.State()
-	out := sourceStatus{credentialInfo: s.info, TokenRequests: map[string]uint64{}}
-	if tok := st.Newest; tok != nil {
+// status renders a snapshot for the admin API.
+func (s snapshot) status() credentialStatus {
+	v := s.counts
+	out := credentialStatus{
+		credentialInfo:             s.info,
+		State:                      s.state,
+		ExpiresIn:                  s.expiresIn().Seconds(),
+		GrantType:                  v.lastGrant,
+		TokenRequests:              map[string]uint64{},
+		RequestsInjected:           v.requestsInjected,
+		RequestsRefusedUnavailable: v.requestsRefusedUnavailable,
+		RequestsRefusedRejected:    v.requestsRefusedRejected,
+		Replays:                    v.replays,
+		UnauthorizedPassed:         v.unauthorizedPassed,
+		ReplaysAfter401:            v.replays,
+	}
+	if tok := s.newest; tok != nil {
 		exp := tok.Expiry
 		out.TokenExpires = &exp
-		out.TokenAge = now.Sub(tok.IssuedAt).Seconds()
-		if tok.ValidAt(now) {
-			out.ExpiresIn = exp.Sub(now).Seconds()
-		}
+		out.TokenAge = s.now.Sub(tok.IssuedAt).Seconds()
 	}
-	if e := st.LastErr; e != nil {
+	if e := s.lastErr; e != nil {
 		out.LastError = &errorStatus{Class: e.Class.String(), Code: e.Code, Status: e.StatusCode, Message: e.Error()}
-		next := st.NextAttempt
+		next := s.nextAttempt
 		out.NextAttempt = &next
 	}
-	valid := st.Newest.ValidAt(now)
-	switch {
-	case valid && st.LastErr == nil:
-		out.State = stateValid
-	case valid:
-		out.State = stateDegraded
-	case st.LastErr != nil && st.LastErr.Permanent():
-		out.State = stateRejected
-	case st.LastErr != nil:
-		out.State = stateFailing
-	case st.Attempting:
-		out.State = stateRefreshing
-	default:
-		out.State = stateStarting
-	}
-	s.stats.mu.Lock()
-	for k, v := range s.stats.tokenRequests {
-		out.TokenRequests[k.grant+"/"+k.outcome] = v
-	}
-	if !s.stats.lastRefresh.IsZero() {
-		lr := s.stats.lastRefresh
+	if !v.lastRefresh.IsZero() {
+		lr := v.lastRefresh
 		out.LastRefresh = &lr
 	}
-	out.GrantType = s.stats.lastGrant
-	s.stats.mu.Unlock()
-	out.Injected = s.stats.injected.Load()
-	out.RefusedUnavail = s.stats.unavailable.Load()
-	out.RefusedReject = s.stats.rejected.Load()
-	out.Replays = s.stats.replays.Load()
-	out.Passed401 = s.stats.passed401.Load()
+	for k, n := range v.tokenRequests {
+		out.TokenRequests[k.grantType+"/"+k.outcome] = n
+	}
 	return out
 }

@@ -53,7 +53,7 @@ func firstToken(t *testing.T, h *Handler) (*tokencache.Token, error) {
 	if err := provision(t, h); err != nil {
 		t.Fatalf("provision: %v", err)
 	}
-	return h.shared.src.Token(context.Background())
+	return h.cred.src.Token(context.Background())
 }
 
 func TestPrivateCATrustedByFileOrPoolAndRefusedWithout(t *testing.T) {

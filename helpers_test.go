@@ -2,6 +2,8 @@ package groupidauth
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -52,13 +55,22 @@ func newRig(t *testing.T, cfg groupidsim.Config, mod func(*rig)) *rig {
 	if err := provision(t, h); err != nil {
 		t.Fatal(err)
 	}
+	r.activate()
 	return r
+}
+
+// activate makes the rig's config the running one for the status faces
+// (readiness, admin API, metrics), as Caddy does after a successful load.
+func (r *rig) activate() {
+	cfg, old := r.h.config, activeConfig
+	activeConfig = func() context.Context { return cfg }
+	r.t.Cleanup(func() { activeConfig = old })
 }
 
 // settle waits until the refresh goroutine is idle on its timer.
 func (r *rig) settle() {
 	r.clk.BlockUntil(1)
-	for r.h.shared.src.State().Attempting {
+	for r.h.cred.src.State().Attempting {
 		r.clk.BlockUntil(1)
 	}
 }
@@ -143,4 +155,66 @@ func concurrently(n int, f func()) {
 		}()
 	}
 	wg.Wait()
+}
+
+// simSite runs a simulator over plain HTTP for handler tests.
+func simSite(t *testing.T, cfg groupidsim.Config) (*groupidsim.Server, string) {
+	t.Helper()
+	sim := groupidsim.New(cfg)
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	return sim, sim.TokenURL(srv.URL)
+}
+
+func simHandler(tokenURL string) *Handler {
+	return &Handler{
+		TokenURL:        tokenURL,
+		Username:        groupidsim.DefaultUsername,
+		Password:        groupidsim.DefaultPassword,
+		ClientID:        groupidsim.DefaultClientID,
+		ClientSecret:    groupidsim.DefaultClientSecret,
+		IdentityStoreID: groupidsim.DefaultIdentityStoreID,
+		AllowHTTP:       true, // the simulator runs over plain HTTP in these tests
+	}
+}
+
+// provision provisions h in a fresh Caddy context and cleans up after the test.
+func provision(t *testing.T, h *Handler) error {
+	t.Helper()
+	return provisionB(t, h)
+}
+
+// provisionB is provision for tests and benchmarks alike.
+func provisionB(t testing.TB, h *Handler) error {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	err := h.Provision(ctx)
+	t.Cleanup(func() {
+		_ = h.Cleanup()
+		cancel()
+	})
+	return err
+}
+
+// recordNext is a next handler that records the Authorization values it saw.
+type recordNext struct{ seen [][]string }
+
+func serve(h *Handler, r *http.Request, next caddyhttp.Handler) (*httptest.ResponseRecorder, error) {
+	return serveWith(h, httptest.NewRecorder(), r, next)
+}
+
+// serveWith is serve with a given recorder (e.g. with headers already set).
+func serveWith(h *Handler, w *httptest.ResponseRecorder, r *http.Request, next caddyhttp.Handler) (*httptest.ResponseRecorder, error) {
+	repl := caddy.NewReplacer()
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+	return w, h.ServeHTTP(w, r, next)
+}
+
+// statusOf returns the HTTP status of a caddyhttp.HandlerError, or 0.
+func statusOf(err error) int {
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) {
+		return he.StatusCode
+	}
+	return 0
 }

@@ -1,0 +1,183 @@
+package groupidauth
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-groupid/caddy-groupid/tokencache"
+)
+
+// stringField names a string setting by its JSON (and Caddyfile) name.
+type stringField struct {
+	name string
+	ptr  *string
+}
+
+// stringFields lists every string setting, for placeholder expansion and
+// the Caddyfile's single-value subdirectives.
+func (h *Handler) stringFields() []stringField {
+	return []stringField{
+		{"name", &h.Name},
+		{"token_url", &h.TokenURL},
+		{"username", &h.Username},
+		{"password", &h.Password},
+		{"client_id", &h.ClientID},
+		{"client_secret", &h.ClientSecret},
+		{"identity_store_id", &h.IdentityStoreID},
+		{"scope", &h.Scope},
+		{"ca_cert_file", &h.CACertFile},
+		{"tls_client_cert", &h.TLSClientCert},
+		{"tls_client_key", &h.TLSClientKey},
+		{"tls_server_name", &h.TLSServerName},
+		{"client_auth", &h.ClientAuth},
+	}
+}
+
+// requiredFields are the settings without which no token can be had.
+func (h *Handler) requiredFields() []stringField {
+	return []stringField{
+		{"token_url", &h.TokenURL},
+		{"username", &h.Username},
+		{"password", &h.Password},
+		{"client_id", &h.ClientID},
+		{"client_secret", &h.ClientSecret},
+		{"identity_store_id", &h.IdentityStoreID},
+	}
+}
+
+// expandPlaceholders replaces {env.*}, {file.*} and other global
+// placeholders in every string field. Errors name the field and the
+// placeholder, never the value.
+func (h *Handler) expandPlaceholders() error {
+	repl := caddy.NewReplacer()
+	for _, f := range h.stringFields() {
+		v, err := repl.ReplaceOrErr(*f.ptr, true, true)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+		*f.ptr = v
+	}
+	return nil
+}
+
+// validate checks the expanded configuration. Errors name the field and
+// never repeat its value.
+func (h *Handler) validate() error {
+	for _, f := range h.requiredFields() {
+		if *f.ptr == "" {
+			return fmt.Errorf("%s: required", f.name)
+		}
+	}
+	u, err := url.Parse(h.TokenURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return errors.New("token_url: must be an absolute http:// or https:// URL")
+	}
+	if u.User != nil {
+		return errors.New("token_url: must not carry user information")
+	}
+	if u.Scheme == "http" && !h.AllowHTTP {
+		return errors.New("token_url: http:// would send the password in clear text; use https:// (or set allow_http for a loopback test)")
+	}
+	if u.Scheme == "http" && (h.CACertFile != "" || h.TrustPoolRaw != nil || h.TLSClientCert != "" || h.TLSServerName != "" || h.TLSInsecureSkipVerify) {
+		return errors.New("token_url: TLS settings given for an http:// URL")
+	}
+	switch h.ClientAuth {
+	case "", "form", "basic":
+	default:
+		return errors.New("client_auth: must be form or basic")
+	}
+	if (h.TLSClientCert == "") != (h.TLSClientKey == "") {
+		return errors.New("tls_client_cert and tls_client_key: give both or neither")
+	}
+	if h.CACertFile != "" && h.TrustPoolRaw != nil {
+		return errors.New("ca_cert_file and tls_trust_pool: use one")
+	}
+	if len(h.Name) > 128 || !printable(h.Name) {
+		return errors.New("name: must be at most 128 printable characters")
+	}
+	return h.validateLimits()
+}
+
+// validateLimits checks the durations and sizes.
+func (h *Handler) validateLimits() error {
+	switch {
+	case h.RefreshBefore < 0:
+		return errors.New("refresh_before: must not be negative")
+	case time.Duration(h.RefreshBefore) >= tokencache.MaxTokenLifetime:
+		return errors.New("refresh_before: must be shorter than a day (tokens live 20 minutes)")
+	case h.Timeout < 0:
+		return errors.New("timeout: must not be negative")
+	case time.Duration(h.Timeout) > 5*time.Minute:
+		return errors.New("timeout: must be at most 5m")
+	case h.DialTimeout < 0:
+		return errors.New("dial_timeout: must not be negative")
+	case h.Timeout > 0 && h.DialTimeout > h.Timeout:
+		return errors.New("dial_timeout: must not exceed timeout")
+	case h.MaxReplayBody < 0:
+		return errors.New("max_replay_body: must not be negative")
+	}
+	return nil
+}
+
+// applyDefaults fills in the settings left unset (after validate).
+func (h *Handler) applyDefaults() {
+	if h.Timeout == 0 {
+		h.Timeout = caddy.Duration(DefaultTimeout)
+	}
+	if h.DialTimeout == 0 {
+		h.DialTimeout = caddy.Duration(min(DefaultDialTimeout, time.Duration(h.Timeout)))
+	}
+	if h.Name == "" {
+		h.Name = defaultName(h.Username, h.TokenURL, h.IdentityStoreID)
+	}
+	if h.MaxReplayBody == 0 {
+		h.MaxReplayBody = DefaultMaxReplayBody
+	}
+	h.replay = h.ReplayOn401 == nil || *h.ReplayOn401
+}
+
+// rereader returns the hook that reads file-based secrets again after the
+// password grant is rejected (Kubernetes updates Secret volumes in place),
+// or nil when neither secret comes from a {file.*} placeholder.
+func (h *Handler) rereader(rawPassword, rawSecret string) func() (tokencache.Grant, bool) {
+	if !strings.Contains(rawPassword, "{file.") && !strings.Contains(rawSecret, "{file.") {
+		return nil
+	}
+	var mu sync.Mutex
+	current := h.grant
+	return func() (tokencache.Grant, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		repl := caddy.NewReplacer()
+		pw, err1 := repl.ReplaceOrErr(rawPassword, true, true)
+		cs, err2 := repl.ReplaceOrErr(rawSecret, true, true)
+		if err1 != nil || err2 != nil || (pw == current.Password && cs == current.ClientSecret) {
+			return current, false
+		}
+		current.Password, current.ClientSecret = pw, cs
+		return current, true
+	}
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenHost is the host:port of the token URL.
+func tokenHost(tokenURL string) string {
+	if u, err := url.Parse(tokenURL); err == nil {
+		return u.Host
+	}
+	return ""
+}
