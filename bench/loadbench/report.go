@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/caddy-groupid/caddy-groupid/tokencache"
 )
 
 // verdict is one line of the targets table.
@@ -24,6 +26,17 @@ func yes(met bool) string {
 
 func fmtMicros(d time.Duration) string {
 	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	default:
+		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	}
 }
 
 func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
@@ -247,7 +260,7 @@ func (b *bench) reportEconomy(w *strings.Builder) []verdict {
 	fewest := int(math.Floor(run.Seconds()/hi.Seconds())) + 1
 	most := int(math.Floor(run.Seconds()/lo.Seconds())) + 1
 	p("Refresh interval by design: the refresh starts when a quarter of the lifetime (%s) remains, minus a random "+
-		"extra of up to half that margin, so one refresh every %s..%s (mean %s).\n\n", fmtDur(e.Lifetime/4), fmtDur(lo), fmtDur(hi), fmtDur(mean))
+		"extra of up to half that margin, so one refresh every %s..%s (mean %s).\n\n", fmtDur(tokencache.RefreshMargin(e.Lifetime, refreshBefore)), fmtDur(lo), fmtDur(hi), fmtDur(mean))
 	p("| | |\n|---|---|\n")
 	p("| token requests (first token to end of load) | **%d** |\n", n)
 	p("| by grant/outcome | %s |\n", fmtCounters(e.Counters))
