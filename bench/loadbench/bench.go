@@ -38,6 +38,7 @@ type bench struct {
 	cold  *coldStartResult
 	coldB *coldStartResult
 	mem   *memoryResult
+	post  *postResult
 }
 
 func newBench(ctx context.Context, o *options) (_ *bench, err error) {
@@ -149,6 +150,7 @@ func (b *bench) runAll() error {
 		{"economy", b.runEconomy},
 		{"cold", b.runCold},
 		{"memory", b.runMemory},
+		{"post", b.runPost},
 	}
 	var firstErr error
 	b.cpuStart = readCPU()

@@ -17,12 +17,13 @@ type measurement struct {
 	ticks     int64 // Caddy's CPU time in clock ticks
 }
 
-// measure runs one wrk run of length d against url.
-func (b *bench) measure(p *caddyProc, url, header string, d time.Duration) (*measurement, error) {
+// measure runs one wrk run of length d against url; extra goes to wrk
+// before the URL.
+func (b *bench) measure(p *caddyProc, url, header string, d time.Duration, extra ...string) (*measurement, error) {
 	o := b.o
 	b.up.counts()
 	cpu := startCPU(p)
-	res, err := runWrk(b.ctx, wrkArgs(o.threads, o.conns, d, url, header), d)
+	res, err := runWrk(b.ctx, wrkArgs(o.threads, o.conns, d, url, header, extra...), d)
 	if err != nil {
 		return nil, err
 	}
@@ -61,6 +62,8 @@ func aggregate(ms []*measurement) *measurement {
 		out.up.Prev += m.up.Prev
 		out.up.Missing += m.up.Missing
 		out.up.Wrong += m.up.Wrong
+		out.up.BodyBytes += m.up.BodyBytes
+		out.up.Cut += m.up.Cut
 		ticks += m.ticks
 		other += m.other
 	}

@@ -53,85 +53,15 @@ func (b *bench) runThroughput() error {
 			fmt.Sprintf("   (A, B: %d slices each per round, interleaved)", o.slices),
 		"wrk "+strings.Join(wrkArgs(o.threads, o.conns, o.duration, "http://<upstream>"+apiPath, `"`+auth+`"`), " ")+"   (C)",
 	)
-	aLabel := "A"
-	if o.aa {
-		aLabel = "A (= B, noise check)"
-	}
 	for r := 1; r <= o.rounds; r++ {
 		if b.ctx.Err() != nil {
 			return b.ctx.Err()
 		}
-		order := []string{"A", "B"}
-		if r%2 == 0 {
-			order = []string{"B", "A"}
+		runs, err := b.abRound(r, run, caFile, abLoad{tag: "tp", path: apiPath, profile: true})
+		if err != nil {
+			return err
 		}
-		procs := map[string]*caddyProc{}
-		urls := map[string]string{}
-		stopAll := func() {
-			for _, p := range procs {
-				p.stop()
-			}
-		}
-		for _, c := range order {
-			var simRun *groupidsim.Running
-			if c == "A" && !o.aa {
-				simRun = run
-			}
-			p, url, err := b.startConfig(fmt.Sprintf("tp-r%d-%s", r, c), simRun, caFile, true)
-			if err != nil {
-				stopAll()
-				return fmt.Errorf("round %d config %s: %w", r, c, err)
-			}
-			procs[c], urls[c] = p, url
-		}
-		for _, c := range order {
-			if _, err := runWrk(b.ctx, wrkArgs(o.threads, o.conns, o.warmup, urls[c], ""), o.warmup); err != nil {
-				stopAll()
-				return fmt.Errorf("round %d config %s warm-up: %w", r, c, err)
-			}
-		}
-		parts := map[string][]*measurement{}
-		for i := 0; i < o.slices; i++ {
-			for _, c := range order {
-				var prof func() error
-				if r == 1 && i == 0 && o.profile != "" {
-					prof = b.startProfile(procs[c], c, slice)
-				}
-				m, err := b.measure(procs[c], urls[c], "", slice)
-				if prof != nil {
-					if perr := prof(); perr != nil {
-						logf("profile %s: %v", c, perr)
-					}
-				}
-				if err != nil {
-					stopAll()
-					return fmt.Errorf("round %d config %s: %w", r, c, err)
-				}
-				parts[c] = append(parts[c], m)
-			}
-		}
-		if o.profile != "" && r == 1 {
-			for _, c := range order {
-				// Allocations since start (warm-up included), before Caddy stops.
-				aurl := fmt.Sprintf("http://localhost:%d/debug/pprof/allocs", procs[c].admin)
-				if perr := fetchTo(b.ctx, aurl, filepath.Join(o.profile, c+".allocs.pprof")); perr != nil {
-					logf("allocs profile %s: %v", c, perr)
-				}
-			}
-		}
-		for _, c := range []string{"A", "B"} {
-			agg := aggregate(parts[c])
-			agg.rss, _ = rssKB(procs[c].cmd.Process.Pid)
-			label := c
-			if c == "A" {
-				label = aLabel
-			}
-			tp.Runs = append(tp.Runs, tpRun{Round: r, Config: c, Label: label, Res: agg.res, Up: agg.up, RSSKB: agg.rss,
-				OtherCPU: agg.other, CPUPerReq: agg.cpuPerReq, Slices: len(parts[c])})
-			logf("round %d %s: %.0f req/s, p50 %s, p99 %s (median of %d slices), non-2xx %d, socket errors %d, Caddy CPU %s/request, other processes %.0f%% CPU",
-				r, label, agg.res.RPS, fmtDur(agg.res.P50), fmtDur(agg.res.P99), len(parts[c]), agg.res.Non2xx, agg.res.SockErrors, fmtMicros(agg.cpuPerReq), agg.other)
-		}
-		stopAll()
+		tp.Runs = append(tp.Runs, runs...)
 
 		// C: the upstream alone, one run.
 		if _, err := runWrk(b.ctx, wrkArgs(o.threads, o.conns, min(o.warmup, time.Second), directURL, auth), time.Second); err != nil {
@@ -145,6 +75,95 @@ func (b *bench) runThroughput() error {
 		logf("round %d C: %.0f req/s, p50 %s, p99 %s, other processes %.0f%% CPU", r, m.res.RPS, fmtDur(m.res.P50), fmtDur(m.res.P99), m.other)
 	}
 	return nil
+}
+
+// abLoad is the request stream of a phase's A/B rounds.
+type abLoad struct {
+	tag     string   // names the Caddy processes: <tag>-r<round>-<config>
+	log     string   // prefix of the progress lines
+	path    string   // the path every request goes to
+	extra   []string // more wrk arguments, such as a Lua script
+	profile bool     // take the -profile profiles in round 1
+}
+
+// abRound measures one round of A and B: a fresh Caddy process for each, a
+// warm-up of each, then o.slices wrk runs per config, interleaved (A first
+// in odd rounds, B first in even ones) so a slow drift of the machine hits
+// both alike. It returns A's and B's aggregated runs, in that order. With
+// -aa, A is a second B process.
+func (b *bench) abRound(r int, run *groupidsim.Running, caFile string, ld abLoad) ([]tpRun, error) {
+	o := b.o
+	slice := o.duration / time.Duration(o.slices)
+	order := []string{"A", "B"}
+	if r%2 == 0 {
+		order = []string{"B", "A"}
+	}
+	procs := map[string]*caddyProc{}
+	urls := map[string]string{}
+	defer func() {
+		for _, p := range procs {
+			p.stop()
+		}
+	}()
+	for _, c := range order {
+		var simRun *groupidsim.Running
+		if c == "A" && !o.aa {
+			simRun = run
+		}
+		p, _, err := b.startConfig(fmt.Sprintf("%s-r%d-%s", ld.tag, r, c), simRun, caFile, true)
+		if err != nil {
+			return nil, fmt.Errorf("round %d config %s: %w", r, c, err)
+		}
+		procs[c], urls[c] = p, fmt.Sprintf("http://127.0.0.1:%d%s", p.port, ld.path)
+	}
+	for _, c := range order {
+		if _, err := runWrk(b.ctx, wrkArgs(o.threads, o.conns, o.warmup, urls[c], "", ld.extra...), o.warmup); err != nil {
+			return nil, fmt.Errorf("round %d config %s warm-up: %w", r, c, err)
+		}
+	}
+	profile := ld.profile && o.profile != "" && r == 1
+	parts := map[string][]*measurement{}
+	for i := 0; i < o.slices; i++ {
+		for _, c := range order {
+			var prof func() error
+			if profile && i == 0 {
+				prof = b.startProfile(procs[c], c, slice)
+			}
+			m, err := b.measure(procs[c], urls[c], "", slice, ld.extra...)
+			if prof != nil {
+				if perr := prof(); perr != nil {
+					logf("profile %s: %v", c, perr)
+				}
+			}
+			if err != nil {
+				return nil, fmt.Errorf("round %d config %s: %w", r, c, err)
+			}
+			parts[c] = append(parts[c], m)
+		}
+	}
+	if profile {
+		for _, c := range order {
+			// Allocations since start (warm-up included), before Caddy stops.
+			aurl := fmt.Sprintf("http://localhost:%d/debug/pprof/allocs", procs[c].admin)
+			if perr := fetchTo(b.ctx, aurl, filepath.Join(o.profile, c+".allocs.pprof")); perr != nil {
+				logf("allocs profile %s: %v", c, perr)
+			}
+		}
+	}
+	var runs []tpRun
+	for _, c := range []string{"A", "B"} {
+		agg := aggregate(parts[c])
+		agg.rss, _ = rssKB(procs[c].cmd.Process.Pid)
+		label := c
+		if c == "A" && o.aa {
+			label = "A (= B, noise check)"
+		}
+		runs = append(runs, tpRun{Round: r, Config: c, Label: label, Res: agg.res, Up: agg.up, RSSKB: agg.rss,
+			OtherCPU: agg.other, CPUPerReq: agg.cpuPerReq, Slices: len(parts[c])})
+		logf("%sround %d %s: %.0f req/s, p50 %s, p99 %s (median of %d slices), non-2xx %d, socket errors %d, Caddy CPU %s/request, other processes %.0f%% CPU",
+			ld.log, r, label, agg.res.RPS, fmtDur(agg.res.P50), fmtDur(agg.res.P99), len(parts[c]), agg.res.Non2xx, agg.res.SockErrors, fmtMicros(agg.cpuPerReq), agg.other)
+	}
+	return runs, nil
 }
 
 // startProfile fetches a CPU profile of the Caddy process p from its admin
