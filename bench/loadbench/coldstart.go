@@ -1,13 +1,20 @@
+// Phase 3: cold start of config A against a slow token endpoint, with the
+// same burst against a fresh config B as the baseline.
+
 package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"sort"
 	"sync"
 	"time"
+
+	"github.com/caddy-groupid/caddy-groupid/groupidsim"
 )
 
 // coldResult is one request of the cold-start burst.
@@ -95,4 +102,111 @@ func (b *burstRun) fire(opened time.Time) []coldResult {
 	b.wg.Wait()
 	b.tr.CloseIdleConnections()
 	return b.out
+}
+
+type coldStartResult struct {
+	Config      string
+	Conns       int
+	Delay       time.Duration
+	PortAfter   time.Duration // from exec to the port accepting
+	TokenAt     []time.Duration
+	Counters    map[string]int
+	TokensTotal int
+	Statuses    map[int]int
+	Errors      int
+	FirstErr    string
+	TTFB        []time.Duration
+	SinceOpen   []time.Duration
+}
+
+// runCold bursts config A against a fresh, slow simulator, then config B
+// (no token at all) as the baseline for what the burst itself costs.
+func (b *bench) runCold() error {
+	o := b.o
+	if o.coldConns <= 0 {
+		return nil
+	}
+	sim, run, caFile, err := b.newSim(groupidsim.Config{})
+	if err != nil {
+		return err
+	}
+	sim.SetFault(groupidsim.Fault{Kind: groupidsim.FaultSlow, Delay: o.coldDelay})
+	logf("cold start: %d concurrent requests, token endpoint delayed %s", o.coldConns, o.coldDelay)
+	a, err := b.coldOnce("A", sim, run, caFile)
+	if err != nil {
+		return err
+	}
+	b.cold = a
+	logf("cold start A: %d token requests, statuses %v, errors %d", a.TokensTotal, a.Statuses, a.Errors)
+	base, err := b.coldOnce("B", nil, nil, "")
+	if err != nil {
+		return err
+	}
+	b.coldB = base
+	logf("cold start B (baseline): statuses %v, errors %d", base.Statuses, base.Errors)
+	b.commands = append(b.commands, fmt.Sprintf("cold start: fresh simulator with FaultSlow %s; a Go client fires %d concurrent GETs on %d connections once the port accepts (A, then B as the baseline)",
+		o.coldDelay, o.coldConns, o.coldConns))
+	return nil
+}
+
+func (b *bench) coldOnce(name string, sim *groupidsim.Server, run *groupidsim.Running, caFile string) (*coldStartResult, error) {
+	o := b.o
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	admin, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	var cfg string
+	if sim != nil {
+		cfg = configA(admin, port, run.TokenURL(), caFile, b.up.addrA, b.o.aExtra)
+		b.up.useSim(sim)
+	} else {
+		cfg = configB(admin, port, b.up.addrB)
+	}
+	b.up.counts()
+	url := fmt.Sprintf("http://127.0.0.1:%d%s", port, apiPath)
+	br := prepareBurst(b.ctx, url, o.coldConns)
+	started := time.Now()
+	p, err := startCaddy(b.bin, b.dir, "cold-"+name, cfg, port, admin)
+	if err != nil {
+		br.fire(time.Now())
+		return nil, err
+	}
+	defer p.stop()
+	opened, err := waitPort(b.ctx, fmt.Sprintf("127.0.0.1:%d", port), 20*time.Second, func() bool { return !p.exited() })
+	if err != nil {
+		br.fire(time.Now())
+		return nil, fmt.Errorf("port never opened: %v; log:\n%s", err, p.tail(20))
+	}
+	res := br.fire(opened)
+	c := &coldStartResult{Config: name, Conns: o.coldConns, Delay: o.coldDelay, PortAfter: opened.Sub(started), Statuses: map[int]int{}}
+	if sim != nil {
+		time.Sleep(500 * time.Millisecond) // let any straggling token request land
+		counters := sim.Counters()
+		c.Counters, c.TokensTotal = counters.TokenRequests, counters.TokensTotal()
+		tokenPath := sim.Config().SecurityPrefix + "/connect/token"
+		for _, r := range sim.Requests() {
+			if r.Path == tokenPath {
+				c.TokenAt = append(c.TokenAt, r.At.Sub(opened))
+			}
+		}
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			c.Errors++
+			if c.FirstErr == "" {
+				c.FirstErr = r.Err.Error()
+			}
+			continue
+		}
+		c.Statuses[r.Status]++
+		c.TTFB = append(c.TTFB, r.TTFB)
+		c.SinceOpen = append(c.SinceOpen, r.SinceOpen)
+	}
+	sort.Slice(c.TTFB, func(i, j int) bool { return c.TTFB[i] < c.TTFB[j] })
+	sort.Slice(c.SinceOpen, func(i, j int) bool { return c.SinceOpen[i] < c.SinceOpen[j] })
+	return c, nil
 }

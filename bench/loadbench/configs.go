@@ -17,6 +17,9 @@ const (
 	staticToken = "bench-static-token-0123456789abcdef0123456789abcdef"
 	// apiPath is the path every configuration requests.
 	apiPath = "/GroupIDDataService/api/IdentityStores/2/Users/3f9a6c1e-2b7d-4e58-9a41-6d0c5b8e7f02"
+	// postPath is where the POST phase creates users. Config A has no
+	// matcher, so groupid_auth puts the token on this path as on any other.
+	postPath = "/GroupIDDataService/api/IdentityStores/2/Users"
 )
 
 // globalOptions is the global block shared by every configuration.

@@ -14,8 +14,9 @@
 // Phases: throughput and latency with wrk over alternating rounds; token
 // economy under a fixed request rate with short-lived tokens; a cold start
 // with a slow token endpoint and 1,000 concurrent requests; and the resident
-// memory of A and B under a long full-load run. The report goes to stdout
-// (Markdown) and, with -md, to a file; progress goes to stderr.
+// memory of A and B under a long full-load run; and A and B again with
+// 16 KiB JSON POST bodies, in rounds like the first phase. The report goes
+// to stdout (Markdown) and, with -md, to a file; progress goes to stderr.
 //
 // wrk comes from Debian's package and is installed with apt-get when
 // missing (this needs root). Every child process runs in its own process
@@ -56,6 +57,8 @@ type options struct {
 	memDur   time.Duration
 	memEvery time.Duration
 
+	postSize int
+
 	md      string
 	caddy   string
 	noBuild bool
@@ -84,10 +87,11 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.coldDelay, "cold-delay", 300*time.Millisecond, "token endpoint delay during the cold start")
 	fs.DurationVar(&o.memDur, "mem", 60*time.Second, "length of each full-load memory run (0 skips it)")
 	fs.DurationVar(&o.memEvery, "mem-every", 2*time.Second, "VmRSS sampling interval")
+	fs.IntVar(&o.postSize, "post-size", 16384, "JSON body bytes of the POST phase, which runs -rounds rounds like the throughput phase (0 skips it)")
 	fs.StringVar(&o.md, "md", "", "also write the Markdown report to this file")
 	fs.StringVar(&o.caddy, "caddy", "bin/caddy", "Caddy binary, relative to the repository root")
 	fs.BoolVar(&o.noBuild, "no-build", false, "use the existing Caddy binary instead of building it")
-	fs.StringVar(&o.only, "only", "throughput,economy,cold,memory", "comma-separated phases to run")
+	fs.StringVar(&o.only, "only", "throughput,economy,cold,memory,post", "comma-separated phases to run")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (Caddyfiles, Caddy logs)")
 	fs.StringVar(&o.aExtra, "a-options", "", "extra subdirectives for config A's groupid_auth block, ';'-separated (e.g. \"replay_on_401 off\"), for diagnosis")
 	fs.StringVar(&o.profile, "profile", "", "save CPU profiles of Caddy (admin /debug/pprof/profile) during round 1 of A and B into this directory; skews that round")
@@ -101,12 +105,13 @@ func parseFlags(args []string) (*options, error) {
 		return nil, errors.New("-duration / -slices must be a whole number of seconds (wrk's unit)")
 	}
 	if o.rounds < 1 || o.duration < time.Second || o.threads < 1 || o.conns < o.threads ||
-		o.econRate < 1 || o.econWorkers < 1 || o.lifetime < 2*time.Second || o.memEvery <= 0 {
-		return nil, errors.New("invalid flag values (rounds >= 1, duration >= 1s, conns >= threads, lifetime >= 2s, ...)")
+		o.econRate < 1 || o.econWorkers < 1 || o.lifetime < 2*time.Second || o.memEvery <= 0 ||
+		(o.postSize != 0 && o.postSize < 256) {
+		return nil, errors.New("invalid flag values (rounds >= 1, duration >= 1s, conns >= threads, lifetime >= 2s, post-size 0 or >= 256, ...)")
 	}
 	for _, p := range strings.Split(o.only, ",") {
 		switch strings.TrimSpace(p) {
-		case "throughput", "economy", "cold", "memory":
+		case "throughput", "economy", "cold", "memory", "post":
 		default:
 			return nil, fmt.Errorf("-only: unknown phase %q", p)
 		}

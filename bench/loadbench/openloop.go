@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"sort"
 	"sync"
 	"time"
 )
@@ -67,28 +66,4 @@ func openLoop(ctx context.Context, url string, rate int, dur time.Duration, work
 	close(jobs)
 	wg.Wait()
 	return samples
-}
-
-// percentile returns the p-th percentile (0 < p <= 100) of ds by the
-// nearest-rank method; ds need not be sorted. Zero for no values.
-func percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	rank := int(p/100*float64(len(s)) + 0.999999999)
-	if rank < 1 {
-		rank = 1
-	}
-	if rank > len(s) {
-		rank = len(s)
-	}
-	return s[rank-1]
-}
-
-// nearAny reports whether t lies within w of any of the sorted times.
-func nearAny(t time.Time, sorted []time.Time, w time.Duration) bool {
-	i := sort.Search(len(sorted), func(i int) bool { return !sorted[i].Before(t.Add(-w)) })
-	return i < len(sorted) && !sorted[i].After(t.Add(w))
 }

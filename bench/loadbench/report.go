@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/caddy-groupid/caddy-groupid/tokencache"
 )
 
 // verdict is one line of the targets table.
@@ -24,6 +26,17 @@ func yes(met bool) string {
 
 func fmtMicros(d time.Duration) string {
 	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	default:
+		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	}
 }
 
 func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
@@ -98,6 +111,9 @@ func (b *bench) report() string {
 	if b.mem != nil {
 		targets = append(targets, b.reportMemory(&w)...)
 	}
+	if b.post != nil {
+		targets = append(targets, b.reportPost(&w)...)
+	}
 
 	p("## Targets\n\n| target | measured | |\n|---|---|---|\n")
 	for _, t := range targets {
@@ -132,13 +148,58 @@ func (b *bench) reportThroughput(w *strings.Builder) []verdict {
 		"is all requests over all measured time; p50 and p99 are the medians of the %d runs' values; Caddy CPU per "+
 		"request is the process's user+system time over the requests.\n\n",
 		o.rounds, o.warmup, o.slices, slice, o.duration, o.threads, o.conns, o.slices)
+	s := b.reportRounds(w, b.tp.Runs)
+	var out []verdict
+	if len(s.rps.all) > 0 {
+		if s.med["C"] > 0 {
+			p("For scale: B reaches %.0f%% and A %.0f%% of the upstream's own rate (C) on this machine.\n",
+				100*s.med["B"]/s.med["C"], 100*s.med["A"]/s.med["C"])
+		}
+		out = append(out,
+			verdict{"throughput A/B >= 0.98 (median of rounds)", s.rps.String(), s.rps.med >= 0.98},
+			verdict{"p99 A/B <= 1.05 (median of rounds)", s.p99.String(), s.p99.med <= 1.05},
+		)
+	}
+	out = append(out, verdict{"throughput runs: no non-2xx, socket errors or wrong tokens", fmt.Sprint(s.bad), s.bad == 0})
+	p("\n")
+	return out
+}
+
+// ratios is one A/B ratio over the rounds of a phase.
+type ratios struct {
+	all         []float64 // one a round
+	med, lo, hi float64
+}
+
+func newRatios(xs []float64) ratios {
+	r := ratios{all: xs, med: median(xs)}
+	r.lo, r.hi = minMax(xs)
+	return r
+}
+
+// String is the median with the range over the rounds.
+func (r ratios) String() string { return fmt.Sprintf("%.3f (%.3f..%.3f)", r.med, r.lo, r.hi) }
+
+// roundsSummary is what reportRounds works out from a phase's runs.
+type roundsSummary struct {
+	rps, p99, cpu ratios             // A/B per round
+	med           map[string]float64 // median req/s per config
+	bad           int64              // non-2xx, socket errors, wrong or missing tokens
+}
+
+// reportRounds writes the tables of a phase measured in A/B rounds (with C
+// when present): every run, the medians per config, the A/B ratios per
+// round and their medians.
+func (b *bench) reportRounds(w *strings.Builder, runs []tpRun) roundsSummary {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	o := b.o
 	if o.aa {
 		p("**Noise check (-aa)**: the row labelled A is a second B process, so every A/B ratio below measures only noise.\n\n")
 	}
 	p("| round | config | req/s | p50 | p99 | non-2xx | socket errors | upstream: right / previous / wrong token | Caddy CPU per request | Caddy RSS | other processes' CPU |\n")
 	p("|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|\n")
 	byCfg := map[string][]tpRun{}
-	for _, r := range b.tp.Runs {
+	for _, r := range runs {
 		byCfg[r.Config] = append(byCfg[r.Config], r)
 		rss := "-"
 		if r.RSSKB > 0 {
@@ -152,7 +213,7 @@ func (b *bench) reportThroughput(w *strings.Builder) []verdict {
 			fmtDur(r.Res.P99), r.Res.Non2xx, r.Res.SockErrors, r.Up.OK, r.Up.Prev, r.Up.Wrong+r.Up.Missing, cpu, rss, r.OtherCPU)
 	}
 	p("\n| config | req/s median | req/s min..max | p50 median | p99 median | p99 min..max | Caddy CPU per request, median |\n|---|---:|---:|---:|---:|---:|---:|\n")
-	med := map[string]float64{}
+	s := roundsSummary{med: map[string]float64{}}
 	for _, c := range []string{"A", "B", "C"} {
 		runs := byCfg[c]
 		if len(runs) == 0 {
@@ -167,22 +228,21 @@ func (b *bench) reportThroughput(w *strings.Builder) []verdict {
 		}
 		lo, hi := minMax(rps)
 		plo, phi := minMax(p99)
-		med[c] = median(rps)
+		s.med[c] = median(rps)
 		cpuText := "-"
 		if c != "C" {
 			cpuText = fmtMicros(time.Duration(median(cpu)))
 		}
-		p("| %s | %.0f | %.0f..%.0f | %s | %s | %s..%s | %s |\n", c, med[c], lo, hi, fmtDur(time.Duration(median(p50))),
+		p("| %s | %.0f | %.0f..%.0f | %s | %s | %s..%s | %s |\n", c, s.med[c], lo, hi, fmtDur(time.Duration(median(p50))),
 			fmtDur(time.Duration(median(p99))), fmtDur(time.Duration(plo)), fmtDur(time.Duration(phi)), cpuText)
 	}
 	// Per-round A/B ratios.
 	var rr, pr, cr []float64
-	bad := int64(0)
 	p("\n| round | A/B req/s | A/B p99 | A/B Caddy CPU per request |\n|---|---:|---:|---:|\n")
 	for r := 1; r <= o.rounds; r++ {
 		var a, bb *tpRun
-		for i := range b.tp.Runs {
-			run := &b.tp.Runs[i]
+		for i := range runs {
+			run := &runs[i]
 			if run.Round == r && run.Config == "A" {
 				a = run
 			}
@@ -201,29 +261,16 @@ func (b *bench) reportThroughput(w *strings.Builder) []verdict {
 		rr, pr, cr = append(rr, x), append(pr, y), append(cr, z)
 		p("| %d | %.3f | %.3f | %.3f |\n", r, x, y, z)
 	}
-	for _, r := range b.tp.Runs {
-		bad += r.Res.Non2xx + r.Res.SockErrors + r.Up.Wrong + r.Up.Missing
+	for _, r := range runs {
+		s.bad += r.Res.Non2xx + r.Res.SockErrors + r.Up.Wrong + r.Up.Missing
 	}
-	var out []verdict
+	s.rps, s.p99, s.cpu = newRatios(rr), newRatios(pr), newRatios(cr)
 	if len(rr) > 0 {
-		rlo, rhi := minMax(rr)
-		plo, phi := minMax(pr)
-		rm, pm := median(rr), median(pr)
-		clo, chi := minMax(cr)
 		p("\nA/B throughput: median **%.3f** (rounds %.3f..%.3f). A/B p99: median **%.3f** (rounds %.3f..%.3f). "+
-			"A/B Caddy CPU per request: median **%.3f** (rounds %.3f..%.3f).\n", rm, rlo, rhi, pm, plo, phi, median(cr), clo, chi)
-		if med["C"] > 0 {
-			p("For scale: B reaches %.0f%% and A %.0f%% of the upstream's own rate (C) on this machine.\n",
-				100*med["B"]/med["C"], 100*med["A"]/med["C"])
-		}
-		out = append(out,
-			verdict{"throughput A/B >= 0.98 (median of rounds)", fmt.Sprintf("%.3f (%.3f..%.3f)", rm, rlo, rhi), rm >= 0.98},
-			verdict{"p99 A/B <= 1.05 (median of rounds)", fmt.Sprintf("%.3f (%.3f..%.3f)", pm, plo, phi), pm <= 1.05},
-		)
+			"A/B Caddy CPU per request: median **%.3f** (rounds %.3f..%.3f).\n", s.rps.med, s.rps.lo, s.rps.hi,
+			s.p99.med, s.p99.lo, s.p99.hi, s.cpu.med, s.cpu.lo, s.cpu.hi)
 	}
-	out = append(out, verdict{"throughput runs: no non-2xx, socket errors or wrong tokens", fmt.Sprint(bad), bad == 0})
-	p("\n")
-	return out
+	return s
 }
 
 func (b *bench) reportEconomy(w *strings.Builder) []verdict {
@@ -247,7 +294,7 @@ func (b *bench) reportEconomy(w *strings.Builder) []verdict {
 	fewest := int(math.Floor(run.Seconds()/hi.Seconds())) + 1
 	most := int(math.Floor(run.Seconds()/lo.Seconds())) + 1
 	p("Refresh interval by design: the refresh starts when a quarter of the lifetime (%s) remains, minus a random "+
-		"extra of up to half that margin, so one refresh every %s..%s (mean %s).\n\n", fmtDur(e.Lifetime/4), fmtDur(lo), fmtDur(hi), fmtDur(mean))
+		"extra of up to half that margin, so one refresh every %s..%s (mean %s).\n\n", fmtDur(tokencache.RefreshMargin(e.Lifetime, refreshBefore)), fmtDur(lo), fmtDur(hi), fmtDur(mean))
 	p("| | |\n|---|---|\n")
 	p("| token requests (first token to end of load) | **%d** |\n", n)
 	p("| by grant/outcome | %s |\n", fmtCounters(e.Counters))
@@ -472,4 +519,47 @@ func (b *bench) reportMemory(w *strings.Builder) []verdict {
 		{"RSS A - B at the end within 10 MB", fmt.Sprintf("%+.1f MiB", float64(diff)/1024), math.Abs(float64(diff)) <= 10*1000*1000/1024},
 		{"RSS flat (second half of the run varies < 5 MiB)", fmt.Sprintf("A %v, B %v", flat["A"], flat["B"]), flat["A"] && flat["B"]},
 	}
+}
+
+// postCPUTarget is the most config A may cost over B in Caddy CPU per POST.
+const postCPUTarget = 1.02
+
+func (b *bench) reportPost(w *strings.Builder) []verdict {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	o, pr := b.o, b.post
+	size := fmt.Sprintf("%d-byte", pr.Size)
+	if pr.Size%1024 == 0 {
+		size = fmt.Sprintf("%d KiB", pr.Size/1024)
+	}
+	p("## 5. %s JSON POST bodies (wrk)\n\n", size)
+	p("As section 1 without C: %d rounds, a fresh Caddy process for A and for B each round, warmed up for %s, then %d "+
+		"interleaved wrk runs of %s each. Every request, warm-up included, is a POST of the same %d-byte JSON document "+
+		"(`Content-Type: application/json`) to `%s`, set by a wrk Lua script (`-s`). Config A's groupid_auth keeps a "+
+		"body up to `max_replay_body` (1 MiB by default) in memory so that it can replay the request after a 401; B "+
+		"forwards it as it comes.\n\n", o.rounds, o.warmup, o.slices, o.duration/time.Duration(o.slices), pr.Size, pr.Path)
+	s := b.reportRounds(w, pr.Runs)
+	// Every body read to the end must be whole, or the row measures less
+	// work. Requests in flight when a wrk run stops lose their body on the
+	// way; they are counted apart.
+	var reqs, cut, bytes int64
+	for _, r := range pr.Runs {
+		reqs += r.Up.requests()
+		cut += r.Up.Cut
+		bytes += r.Up.BodyBytes
+	}
+	whole := reqs > cut && bytes == (reqs-cut)*int64(pr.Size)
+	perReq := 0.0
+	if reqs > cut {
+		perReq = float64(bytes) / float64(reqs-cut)
+	}
+	p("The upstream read %.0f body bytes per request on average over the %d requests whose body it read to the end; "+
+		"%d more broke off when a wrk run stopped.\n\n", perReq, reqs-cut, cut)
+	var out []verdict
+	if len(s.cpu.all) > 0 {
+		out = append(out, verdict{fmt.Sprintf("POST %s JSON: Caddy CPU per request A/B <= %.2f (median of rounds)", size, postCPUTarget),
+			s.cpu.String(), s.cpu.med <= postCPUTarget})
+	}
+	out = append(out, verdict{"POST runs: no non-2xx, socket errors or wrong tokens; every body the upstream read to the end was whole",
+		fmt.Sprintf("%d; %.0f bytes per request", s.bad, perReq), s.bad == 0 && whole})
+	return out
 }

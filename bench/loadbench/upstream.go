@@ -49,6 +49,8 @@ type upstream struct {
 	prev    atomic.Int64 // A only: the token issued just before the newest (in flight across a refresh; still valid)
 	missing atomic.Int64 // no Authorization header, or more than one
 	wrong   atomic.Int64 // anything else
+	body    atomic.Int64 // request body bytes of the requests read to the end
+	cut     atomic.Int64 // requests whose body broke off (the client went away)
 }
 
 func startUpstream(static string) (*upstream, error) {
@@ -81,11 +83,21 @@ func (u *upstream) useSim(sim *groupidsim.Server) {
 	u.simMu.Unlock()
 }
 
-type upstreamCounts struct{ OK, Prev, Missing, Wrong int64 }
+type upstreamCounts struct {
+	OK, Prev, Missing, Wrong int64
+	// BodyBytes is the request body bytes of all requests whose body the
+	// upstream read to the end; Cut counts those whose body broke off, as
+	// happens to requests in flight when wrk stops.
+	BodyBytes, Cut int64
+}
+
+// requests is how many requests reached the upstream.
+func (c upstreamCounts) requests() int64 { return c.OK + c.Prev + c.Missing + c.Wrong }
 
 // counts returns and zeroes the counters.
 func (u *upstream) counts() upstreamCounts {
-	return upstreamCounts{OK: u.ok.Swap(0), Prev: u.prev.Swap(0), Missing: u.missing.Swap(0), Wrong: u.wrong.Swap(0)}
+	return upstreamCounts{OK: u.ok.Swap(0), Prev: u.prev.Swap(0), Missing: u.missing.Swap(0), Wrong: u.wrong.Swap(0),
+		BodyBytes: u.body.Swap(0), Cut: u.cut.Swap(0)}
 }
 
 // upstreamPort is the handler of one of the two ports.
@@ -96,7 +108,11 @@ type upstreamPort struct {
 
 func (h *upstreamPort) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil {
-		_, _ = io.Copy(io.Discard, r.Body)
+		if n, err := io.Copy(io.Discard, r.Body); err != nil {
+			h.u.cut.Add(1)
+		} else if n > 0 {
+			h.u.body.Add(n)
+		}
 	}
 	if h.u.check(h.mode, r.Header["Authorization"]) {
 		hdr := w.Header()

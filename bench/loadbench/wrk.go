@@ -23,12 +23,14 @@ type wrkResult struct {
 	Raw        string
 }
 
-// wrkArgs builds the wrk command line for url.
-func wrkArgs(threads, conns int, dur time.Duration, url string, header string) []string {
+// wrkArgs builds the wrk command line for url; extra (such as -s script)
+// goes just before the URL.
+func wrkArgs(threads, conns int, dur time.Duration, url string, header string, extra ...string) []string {
 	args := []string{fmt.Sprintf("-t%d", threads), fmt.Sprintf("-c%d", conns), "-d" + wrkDuration(dur), "--latency"}
 	if header != "" {
 		args = append(args, "-H", header)
 	}
+	args = append(args, extra...)
 	return append(args, url)
 }
 

@@ -58,8 +58,4 @@ func TestPercentileAndWindow(t *testing.T) {
 			t.Errorf("nearAny(%s) = %v", c.d, got)
 		}
 	}
-	lo, mean, hi := refreshInterval(5 * time.Second)
-	if lo != 3125*time.Millisecond || mean != 3437500*time.Microsecond || hi != 3750*time.Millisecond {
-		t.Fatalf("refresh interval %s %s %s", lo, mean, hi)
-	}
 }
