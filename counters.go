@@ -21,7 +21,7 @@ type counters struct {
 	unauthorizedPassed         atomic.Uint64  // upstream 401s passed to the client unreplayed
 
 	mu            sync.Mutex
-	tokenRequests map[tokenOutcome]uint64        // guarded by mu
+	tokenRequests map[tokenOutcome]uint64       // guarded by mu
 	durations     map[string]*durationHistogram // by grant type; guarded by mu
 	lastRefresh   time.Time                     // guarded by mu
 	lastGrant     string                        // guarded by mu
