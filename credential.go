@@ -1,7 +1,6 @@
 package groupidauth
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/caddy-groupid/caddy-groupid/tokencache"
@@ -113,23 +113,31 @@ func (c *credential) Destruct() error {
 
 // --- Registration: which credentials the running config uses -------------
 
-// loaded records, per config load (its root context), the credentials its
+// configID identifies one config load: its metrics registry, which Caddy
+// creates afresh for every load and hands to every module of it (the
+// context.Context itself differs per server, as the HTTP app wraps it).
+type configID = *prometheus.Registry
+
+// loaded records, per config load, the credentials its
 // handlers use. Only the active config's credentials are visible to the
 // status faces, so a load that fails (in Provision, Validate or while
 // starting) changes nothing anyone sees, and a successful one takes over
 // atomically when Caddy makes it the active config.
 var loaded = struct {
 	sync.Mutex
-	byConfig map[context.Context]map[*credential]int
-}{byConfig: map[context.Context]map[*credential]int{}}
+	byConfig map[configID]map[*credential]int
+}{byConfig: map[configID]map[*credential]int{}}
 
-// activeConfig is the root context of the running config (a seam: unit
-// tests provision handlers without running a config).
-var activeConfig = func() context.Context { return caddy.ActiveContext().Context }
+// activeConfig identifies the running config (a seam: unit tests provision
+// handlers without running a config).
+var activeConfig = func() configID {
+	ctx := caddy.ActiveContext()
+	return ctx.GetMetricsRegistry()
+}
 
 // attach records that config cfg uses c. Two different credentials may not
 // share a name within one config: their status would be ambiguous.
-func (c *credential) attach(cfg context.Context) error {
+func (c *credential) attach(cfg configID) error {
 	loaded.Lock()
 	defer loaded.Unlock()
 	uses := loaded.byConfig[cfg]
@@ -147,7 +155,7 @@ func (c *credential) attach(cfg context.Context) error {
 }
 
 // detach undoes one attach.
-func (c *credential) detach(cfg context.Context) {
+func (c *credential) detach(cfg configID) {
 	loaded.Lock()
 	defer loaded.Unlock()
 	uses := loaded.byConfig[cfg]

@@ -63,7 +63,7 @@ func newRig(t *testing.T, cfg groupidsim.Config, mod func(*rig)) *rig {
 // (readiness, admin API, metrics), as Caddy does after a successful load.
 func (r *rig) activate() {
 	cfg, old := r.h.config, activeConfig
-	activeConfig = func() context.Context { return cfg }
+	activeConfig = func() configID { return cfg }
 	r.t.Cleanup(func() { activeConfig = old })
 }
 
@@ -217,4 +217,17 @@ func statusOf(err error) int {
 		return he.StatusCode
 	}
 	return 0
+}
+
+// waitUntil polls cond until it holds, failing the test after a deadline
+// (for work another goroutine does at once, never for timing).
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not happen within 10 s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

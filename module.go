@@ -5,7 +5,6 @@
 package groupidauth
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"math"
@@ -157,7 +156,7 @@ type Handler struct {
 	// poolKey and config are set once the credential is acquired and
 	// attached, so Cleanup releases only what Provision took.
 	poolKey string
-	config  context.Context
+	config  configID
 }
 
 // CaddyModule returns the Caddy module information.
@@ -234,10 +233,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.cred, h.poolKey = cred, spec.key
-	if err := cred.attach(ctx.Context); err != nil {
+	if err := cred.attach(ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}
-	h.config = ctx.Context
+	h.config = ctx.GetMetricsRegistry()
 	return nil
 }
 

@@ -1,0 +1,192 @@
+package groupidauth
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/tokencache"
+)
+
+// faces is what each face says about one credential at one instant.
+type faces struct {
+	snapshot    state
+	readyStatus int
+	readyState  state
+	adminState  state
+	adminExpiry float64
+	metricState state // the caddy_groupid_state series that is 1
+	metricValid float64
+	metricLeft  float64
+}
+
+// lookFaces asks readiness, the admin API and the metrics about the rig's
+// credential.
+func lookFaces(t *testing.T) faces {
+	t.Helper()
+	var f faces
+	creds := visibleCredentials("")
+	if len(creds) != 1 {
+		t.Fatalf("%d visible credentials, want 1", len(creds))
+	}
+	f.snapshot = creds[0].snapshot().state
+
+	w := httptest.NewRecorder()
+	if err := (Ready{}).ServeHTTP(w, httptest.NewRequest("GET", "/ready", nil), nil); err != nil {
+		t.Fatal(err)
+	}
+	var rd readiness
+	if err := json.Unmarshal(w.Body.Bytes(), &rd); err != nil || len(rd.Credentials) != 1 {
+		t.Fatalf("readiness body %q: %v", w.Body, err)
+	}
+	f.readyStatus, f.readyState = w.Code, rd.Credentials[0].State
+
+	w = httptest.NewRecorder()
+	if err := (adminAPI{}).handleStatus(w, httptest.NewRequest("GET", "/groupid/status", nil)); err != nil {
+		t.Fatal(err)
+	}
+	var st []credentialStatus
+	if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil || len(st) != 1 {
+		t.Fatalf("admin status body %q: %v", w.Body, err)
+	}
+	f.adminState, f.adminExpiry = st[0].State, st[0].ExpiresIn
+
+	reg := prometheus.NewRegistry()
+	if err := registerMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range families {
+		for _, m := range mf.GetMetric() {
+			switch mf.GetName() {
+			case "caddy_groupid_state":
+				if m.GetGauge().GetValue() == 1 {
+					for _, l := range m.GetLabel() {
+						if l.GetName() == "state" {
+							f.metricState = state(l.GetValue())
+						}
+					}
+				}
+			case "caddy_groupid_token_valid":
+				f.metricValid = m.GetGauge().GetValue()
+			case "caddy_groupid_token_expires_in_seconds":
+				f.metricLeft = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return f
+}
+
+// requestStatus is the status a client gets for the typical call; a request
+// that would wait for a token request gives up at once (503).
+func requestStatus(r *rig) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequest("GET", "/GroupIDDataService/api/IdentityStores/2/Users/"+groupidsim.SeedUserID, nil).WithContext(ctx)
+	return r.status(req)
+}
+
+// TestEveryFaceAgreesInEveryState drives one credential through its states
+// and checks that the request path, readiness, the admin status and the
+// metrics say the same thing in each: a token is served exactly when
+// requests are forwarded with one.
+func TestEveryFaceAgreesInEveryState(t *testing.T) {
+	r := newRig(t, groupidsim.Config{}, nil)
+	steps := []struct {
+		name       string
+		act        func()
+		want       state
+		wantStatus int
+	}{
+		{"valid", func() {
+			if st, _ := r.getUser(); st != 200 {
+				t.Fatalf("warm-up: %d", st)
+			}
+			r.settle()
+		}, stateValid, 200},
+		{"degraded: refreshes fail, token still valid", func() {
+			r.sim.SetFault(groupidsim.Fault{Kind: groupidsim.Fault5xx, Status: 503})
+			r.advance(16*time.Minute, 30*time.Second) // past the refresh time (at most 15 min), before expiry (20 min)
+		}, stateDegraded, 200},
+		{"dropped after a 401 while GroupID is down", func() {
+			r.sim.RevokeAllTokens()
+			if st, _ := r.getUser(); st != http.StatusServiceUnavailable {
+				t.Fatalf("request that met the 401: %d, want 503", st)
+			}
+			r.settle()
+		}, stateUnavailable, http.StatusServiceUnavailable},
+		{"valid again once GroupID is back", func() {
+			r.sim.SetFault(groupidsim.Fault{})
+			r.advance(2*time.Minute, 5*time.Second)
+		}, stateValid, 200},
+		{"expired while GroupID is down", func() {
+			r.sim.SetFault(groupidsim.Fault{Kind: groupidsim.FaultDown})
+			r.advance(21*time.Minute, 30*time.Second)
+		}, stateUnavailable, http.StatusServiceUnavailable},
+		{"rejected: the password changed", func() {
+			r.sim.SetPassword("changed-elsewhere")
+			r.sim.InvalidateRefreshTokens()
+			r.sim.SetFault(groupidsim.Fault{})
+			r.advance(21*time.Minute, 30*time.Second)
+		}, stateRejected, http.StatusBadGateway},
+	}
+	for _, step := range steps {
+		step.act()
+		f := lookFaces(t)
+		got := requestStatus(r)
+		if f.snapshot != step.want {
+			t.Fatalf("%s: snapshot says %s, want %s", step.name, f.snapshot, step.want)
+		}
+		if got != step.wantStatus {
+			t.Errorf("%s: request path gives %d, want %d", step.name, got, step.wantStatus)
+		}
+		serving := got == 200
+		wantReady := map[bool]int{true: 200, false: 503}[serving]
+		if f.readyStatus != wantReady || f.readyState != step.want {
+			t.Errorf("%s: readiness %d %s, want %d %s", step.name, f.readyStatus, f.readyState, wantReady, step.want)
+		}
+		if f.adminState != step.want || (f.adminExpiry > 0) != serving {
+			t.Errorf("%s: admin status %s expires_in %.0f; request path serving=%v", step.name, f.adminState, f.adminExpiry, serving)
+		}
+		if f.metricState != step.want || (f.metricValid == 1) != serving || (f.metricLeft > 0) != serving {
+			t.Errorf("%s: metrics state %s token_valid %.0f expires_in %.0f; request path serving=%v",
+				step.name, f.metricState, f.metricValid, f.metricLeft, serving)
+		}
+	}
+}
+
+// TestStartingCredential: before its first token request a credential is
+// "starting" everywhere and serves nothing.
+func TestStartingCredential(t *testing.T) {
+	_, tokenURL := simSite(t, groupidsim.Config{})
+	h := simHandler(tokenURL)
+	c := &credential{info: credentialInfo{Name: "unstarted"}, clock: tokencache.SystemClock{}}
+	c.counters.init()
+	h.grant = tokencache.Grant{TokenURL: tokenURL, Username: h.Username, Password: h.Password,
+		ClientID: h.ClientID, ClientSecret: h.ClientSecret, IdentityStoreID: h.IdentityStoreID}
+	c.src = tokencache.New(tokencache.Options{Grant: h.grant, Client: &tokencache.Client{HTTP: http.DefaultClient}})
+	t.Cleanup(c.src.Close)
+	cfg := prometheus.NewRegistry()
+	if err := c.attach(cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.detach(cfg) })
+	old := activeConfig
+	activeConfig = func() configID { return cfg }
+	t.Cleanup(func() { activeConfig = old })
+
+	f := lookFaces(t)
+	if f.snapshot != stateStarting || f.readyStatus != 503 || f.readyState != stateStarting ||
+		f.adminState != stateStarting || f.metricState != stateStarting || f.metricValid != 0 {
+		t.Fatalf("starting credential: %+v", f)
+	}
+}
