@@ -17,7 +17,6 @@ func (s *Source) run() {
 	defer close(s.done)
 	woken := false
 	for {
-		s.dropExpired()
 		if s.due(woken) {
 			s.attempt()
 		}
@@ -25,9 +24,6 @@ func (s *Source) run() {
 		s.mu.Lock()
 		now := s.clock.Now()
 		wait := s.nextAttempt.Sub(now)
-		if t := s.cur.Load(); t != nil && t.Expiry.Sub(now) < wait {
-			wait = t.Expiry.Sub(now)
-		}
 		s.mu.Unlock()
 		if wait < 0 {
 			wait = 0
@@ -42,14 +38,6 @@ func (s *Source) run() {
 			t.Stop()
 			woken = true
 		}
-	}
-}
-
-// dropExpired clears the current token once it has expired, so that
-// callers stop getting it.
-func (s *Source) dropExpired() {
-	if t := s.cur.Load(); t != nil && !s.clock.Now().Before(t.Expiry) {
-		s.cur.CompareAndSwap(t, nil)
 	}
 }
 
@@ -98,7 +86,7 @@ func (s *Source) record(tok *Token, req sent, err *Error) {
 
 	s.mu.Lock()
 	if err == nil {
-		s.cur.Store(tok)
+		s.serveLocked(tok, now)
 		s.last.Store(tok)
 		s.opts.Store.Put(s.key, tok, now)
 		ev.Kind, ev.Expiry = EventToken, tok.Expiry

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/caddy-groupid/caddy-groupid/tokencache/clock"
 )
 
 // Options configure a Source. Only Grant and Client are required.
@@ -46,8 +48,9 @@ type Source struct {
 	key   string
 	clock Clock
 
-	// cur is the token callers get. The refresh goroutine clears it when
-	// it expires (it wakes up for that), so reading it needs no clock.
+	// cur is the token callers get. Its expiry timer clears it when it
+	// expires, even while a token request is in flight, so reading it
+	// needs no clock. Set it with serveLocked only.
 	cur atomic.Pointer[Token]
 	// last is the newest token obtained, kept for status pages after cur
 	// is cleared.
@@ -61,6 +64,11 @@ type Source struct {
 	closed      bool
 	// invalidations are the times of recent Invalidate drops.
 	invalidations []time.Time
+	// expiry is the timer that stops serving cur when it expires; every
+	// armed expiry timer is counted in expiries until it has run or been
+	// stopped, so that Close can wait for it.
+	expiry   clock.Timer
+	expiries sync.WaitGroup
 
 	wake    chan struct{}
 	started atomic.Bool
@@ -115,7 +123,9 @@ func New(opts Options) *Source {
 		// A refresh token may be in use by another Source of the same
 		// grant; reusing a one-time refresh token can revoke the family,
 		// so a seeded Source starts its chain with a password grant.
-		s.cur.Store(t)
+		s.mu.Lock()
+		s.serveLocked(t, now)
+		s.mu.Unlock()
 		s.last.Store(t)
 		s.everHad = true
 		s.nextAttempt = s.refreshAt(t, now)
@@ -146,17 +156,19 @@ func (s *Source) Close() {
 		s.closed = true
 		close(s.attemptDone)
 	}
-	s.mu.Unlock()
-	// Nothing drops an expiring token any more: stop serving it.
+	s.stopExpiryLocked()
 	s.cur.Store(nil)
+	s.mu.Unlock()
+	s.expiries.Wait()
 }
 
 // Current returns the newest token obtained, valid or not, without waiting.
 func (s *Source) Current() *Token { return s.last.Load() }
 
 // Token returns a valid token. While one is held this is one atomic load:
-// no lock and no clock read (the refresh goroutine drops the token when it
-// expires, to within the timer's precision). Otherwise it waits for the
+// no lock and no clock read (a timer of its own drops the token when it
+// expires, to within the timer's precision, also while a token request is
+// in flight). Otherwise it waits for the
 // request in flight (or starts one if no backoff is pending), up to ctx; in
 // backoff it fails at once with a *NoTokenError saying when the next
 // attempt is.
@@ -165,6 +177,31 @@ func (s *Source) Token(ctx context.Context) (*Token, error) {
 		return t, nil
 	}
 	return s.slowToken(ctx)
+}
+
+// serveLocked makes tok the token that Token hands out and arms its expiry
+// timer, which stops serving it at tok.Expiry unless another token has
+// replaced it by then. A closed Source serves nothing. Call with s.mu held.
+func (s *Source) serveLocked(tok *Token, now time.Time) {
+	s.stopExpiryLocked()
+	if s.closed {
+		return
+	}
+	s.cur.Store(tok)
+	s.expiries.Add(1)
+	s.expiry = s.clock.AfterFunc(tok.Expiry.Sub(now), func() {
+		defer s.expiries.Done()
+		s.cur.CompareAndSwap(tok, nil)
+	})
+}
+
+// stopExpiryLocked stops the expiry timer of the served token, if it has
+// not run yet. Call with s.mu held.
+func (s *Source) stopExpiryLocked() {
+	if s.expiry != nil && s.expiry.Stop() {
+		s.expiries.Done()
+	}
+	s.expiry = nil
 }
 
 func (s *Source) slowToken(ctx context.Context) (*Token, error) {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestColdStartConcurrentCallersShareOneRequest(t *testing.T) {
@@ -166,6 +167,8 @@ func TestForceRefreshSkipsBackoffOnce(t *testing.T) {
 
 func TestInvalidateIsRateLimited(t *testing.T) {
 	d := newIdP(t)
+	// Tokens outlive the window, so the last one is still served after it.
+	d.setReply(okReply(600))
 	h := newHarness(t, d, nil)
 	h.src.Start()
 	h.next(t)
@@ -187,5 +190,101 @@ func TestInvalidateIsRateLimited(t *testing.T) {
 	h.clock.Advance(InvalidationWindow)
 	if !h.src.Invalidate(h.src.Current()) {
 		t.Fatal("invalidation refused after the window")
+	}
+}
+
+// recv waits for one value on c, failing the test after 10 s.
+func recv[T any](t *testing.T, c <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: nothing within 10s", what)
+		panic("unreachable")
+	}
+}
+
+func TestNoExpiredTokenWhileRefreshInFlight(t *testing.T) {
+	d := newIdP(t)
+	h := newHarness(t, d, nil)
+	h.src.Start()
+	h.next(t)
+	recv(t, d.arrived, "warm-up request")
+	old := h.src.Current()
+
+	// The refresh request hangs at the token endpoint...
+	hold := make(chan struct{})
+	var release sync.Once
+	t.Cleanup(func() { release.Do(func() { close(hold) }) }) // before the server closes
+	d.mu.Lock()
+	d.hold = hold
+	d.mu.Unlock()
+	h.advanceToDue(t)
+	recv(t, d.arrived, "refresh request")
+	// ...while time passes the token's expiry.
+	h.clock.Advance(old.Expiry.Sub(h.clock.Now()))
+
+	if st := h.src.State(); st.Serving != nil {
+		t.Fatalf("expired token still served during the refresh: %v", st.Serving)
+	}
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	if tok, err := h.src.Token(ended); tok != nil || !errors.Is(err, context.Canceled) {
+		t.Fatalf("caller that cannot wait got %v, %v; want a NoTokenError caused by its context", tok, err)
+	}
+	type result struct {
+		tok *Token
+		err error
+	}
+	got := make(chan result, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go func() {
+		tok, err := h.src.Token(ctx)
+		got <- result{tok, err}
+	}()
+	release.Do(func() { close(hold) })
+	r := recv(t, got, "waiting caller")
+	if r.err != nil || r.tok.AccessToken != "at-2" {
+		t.Fatalf("waiting caller got %v, %v; want the refreshed token", r.tok, r.err)
+	}
+	if tok, err := h.src.Token(context.Background()); err != nil || tok != r.tok {
+		t.Fatalf("after the refresh got %v, %v", tok, err)
+	}
+}
+
+func TestSeededTokenExpiresAndCloseStopsItsTimer(t *testing.T) {
+	d := newIdP(t)
+	store := NewStore()
+	h1 := newHarness(t, d, func(o *Options) { o.Store = store })
+	h1.src.Start()
+	h1.next(t)
+	h1.src.Close()
+	if n := h1.clock.PendingFuncs(); n != 0 {
+		t.Fatalf("%d expiry timers outlive Close", n)
+	}
+
+	// A seeded Source that is never started still stops serving its token
+	// when it expires.
+	h2 := newHarness(t, d, func(o *Options) { o.Store = store; o.Clock = h1.clock })
+	tok := h2.src.State().Serving
+	if tok == nil {
+		t.Fatal("seeded token not served")
+	}
+	h1.clock.Advance(tok.Expiry.Sub(h1.clock.Now()))
+	if st := h2.src.State(); st.Serving != nil {
+		t.Fatalf("expired seeded token served: %v", st.Serving)
+	}
+
+	h3 := newHarness(t, d, func(o *Options) { o.Store = store; o.Clock = h1.clock })
+	h3.src.Start()
+	h3.next(t)
+	h3.src.Close()
+	if n := h1.clock.PendingFuncs(); n != 0 {
+		t.Fatalf("%d expiry timers outlive Close", n)
+	}
+	if d.count() != 2 {
+		t.Fatalf("requests %d want 2", d.count())
 	}
 }
