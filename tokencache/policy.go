@@ -23,7 +23,9 @@ type sent struct {
 // offline_access addition and the Reread hook. It is not safe for
 // concurrent use: a Source's refresh goroutine is its only user.
 type grantPolicy struct {
-	grant        Grant
+	grant Grant
+	// key is grant.Key(), kept in step with grant.
+	key          string
 	refreshToken string
 	// addOffline is set while offline_access is added to a configured
 	// scope that lacks it (to get refresh tokens); cleared for good if
@@ -42,6 +44,7 @@ type grantPolicy struct {
 func newGrantPolicy(g Grant, reread func() (Grant, bool), fetch fetchFunc, emit func(Event)) *grantPolicy {
 	return &grantPolicy{
 		grant:      g,
+		key:        g.Key(),
 		addOffline: g.Scope != "" && !hasScope(g.Scope, "offline_access"),
 		reread:     reread,
 		fetch:      fetch,
@@ -100,6 +103,7 @@ func (p *grantPolicy) attempt(ctx context.Context) (*Token, sent, *Error) {
 // adopt makes g the grant for this and later requests.
 func (p *grantPolicy) adopt(g Grant) {
 	p.grant = g
+	p.key = g.Key()
 	// offline_access is only ever dropped, never added back.
 	p.addOffline = p.addOffline && !hasScope(g.Scope, "offline_access")
 }

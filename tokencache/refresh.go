@@ -85,6 +85,9 @@ func (s *Source) record(tok *Token, req sent, err *Error) {
 	ev := Event{GrantType: req.grantType, Duration: req.took}
 
 	s.mu.Lock()
+	// After re-read secrets are adopted, tokens belong to the new grant:
+	// a Source created for it (by a reload) finds them.
+	s.key = s.policy.key
 	if err == nil {
 		s.serveLocked(tok, now)
 		s.last.Store(tok)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -226,5 +227,68 @@ func TestConfiguredScopeGetsOfflineAccessUnlessRefused(t *testing.T) {
 		} else if d.count() != 1 {
 			t.Fatalf("requests %d", d.count())
 		}
+	}
+}
+
+func TestHealedSecretSurvivesReload(t *testing.T) {
+	d := newIdP(t)
+	const rotated = "pw-rotated-789"
+	d.setReply(func(n int, f url.Values, w http.ResponseWriter) {
+		if f.Get("password") != rotated {
+			errReply(400, "invalid_grant", "invalid_username_or_password")(n, f, w)
+			return
+		}
+		okReply(60)(n, f, w)
+	})
+	store := NewStore()
+	healed := d.grant()
+	healed.Password = rotated
+	h1 := newHarness(t, d, func(o *Options) {
+		o.Store = store
+		o.Reread = func() (Grant, bool) { return healed, true }
+	})
+	h1.src.Start()
+	if ev := h1.next(t); ev.Kind != EventToken {
+		t.Fatalf("event %+v", ev)
+	}
+	if d.count() != 2 {
+		t.Fatalf("requests %d want 2 (rejected, then healed)", d.count())
+	}
+	if h1.src.Key() != healed.Key() {
+		t.Fatal("Key is not the healed grant's")
+	}
+	tok := h1.src.Current()
+	if store.Get(healed.Key()) != tok {
+		t.Fatal("token not stored under the healed grant's key")
+	}
+
+	// caddy reload: the config now resolves to the rotated password.
+	h2 := newHarness(t, d, func(o *Options) { o.Store = store; o.Clock = h1.clock; o.Grant = healed })
+	h2.src.Start()
+	got, err := h2.src.Token(context.Background())
+	if err != nil || got != tok {
+		t.Fatalf("reloaded source got %v, %v; want the healed token", got, err)
+	}
+	if d.count() != 2 {
+		t.Fatalf("reloaded source made %d token requests, want 0", d.count()-2)
+	}
+
+	// A 401 drops the token under the healed grant's key too. Hold the
+	// replacement request so it cannot store a new token meanwhile.
+	hold := make(chan struct{})
+	var release sync.Once
+	t.Cleanup(func() { release.Do(func() { close(hold) }) })
+	d.mu.Lock()
+	d.hold = hold
+	d.mu.Unlock()
+	if !h1.src.Invalidate(tok) {
+		t.Fatal("current token not dropped")
+	}
+	if store.Get(healed.Key()) != nil {
+		t.Fatal("invalidated token still stored under the healed grant's key")
+	}
+	release.Do(func() { close(hold) })
+	if ev := h1.next(t); ev.Kind != EventToken {
+		t.Fatalf("event %+v", ev)
 	}
 }

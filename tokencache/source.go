@@ -45,7 +45,6 @@ type Options struct {
 // time.
 type Source struct {
 	opts  Options
-	key   string
 	clock Clock
 
 	// cur is the token callers get. Its expiry timer clears it when it
@@ -56,7 +55,10 @@ type Source struct {
 	// is cleared.
 	last atomic.Pointer[Token]
 
-	mu          sync.Mutex
+	mu sync.Mutex
+	// key is the Store key of the grant in use: opts.Grant's, then that
+	// of re-read secrets once the grant policy has adopted them.
+	key         string
 	lastErr     *Error
 	nextAttempt time.Time
 	attempting  bool
@@ -109,13 +111,13 @@ func New(opts Options) *Source {
 	}
 	s := &Source{
 		opts:        opts,
-		key:         opts.Grant.Key(),
 		clock:       opts.Clock,
 		attemptDone: make(chan struct{}),
 		wake:        make(chan struct{}, 1),
 		done:        make(chan struct{}),
 	}
 	s.policy = newGrantPolicy(opts.Grant, opts.Reread, s.fetch, s.emit)
+	s.key = s.policy.key
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	now := s.clock.Now()
 	s.nextAttempt = now
@@ -133,8 +135,14 @@ func New(opts Options) *Source {
 	return s
 }
 
-// Key is the grant's keyed hash.
-func (s *Source) Key() string { return s.key }
+// Key is the keyed hash of the grant in use, under which the Source keeps
+// its token in the Store: that of Options.Grant until re-read secrets
+// (Options.Reread) are adopted, theirs after.
+func (s *Source) Key() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.key
+}
 
 // Start launches the refresh goroutine; if no valid token is held it makes
 // the first request at once (warm-up).
@@ -270,9 +278,10 @@ func (s *Source) Invalidate(tok *Token) bool {
 		return false
 	}
 	s.invalidations = append(s.invalidations, now)
+	key := s.key
 	s.mu.Unlock()
 	s.dropRefresh.Store(true)
-	s.opts.Store.Delete(s.key)
+	s.opts.Store.Delete(key)
 	s.kick()
 	return true
 }
