@@ -55,6 +55,7 @@ type Source struct {
 	// is cleared.
 	last atomic.Pointer[Token]
 
+	// mu guards the fields below it, up to and including expiry.
 	mu sync.Mutex
 	// key is the Store key of the grant in use: opts.Grant's, then that
 	// of re-read secrets once the grant policy has adopted them.
@@ -176,10 +177,9 @@ func (s *Source) Current() *Token { return s.last.Load() }
 // Token returns a valid token. While one is held this is one atomic load:
 // no lock and no clock read (a timer of its own drops the token when it
 // expires, to within the timer's precision, also while a token request is
-// in flight). Otherwise it waits for the
-// request in flight (or starts one if no backoff is pending), up to ctx; in
-// backoff it fails at once with a *NoTokenError saying when the next
-// attempt is.
+// in flight). Otherwise it waits for the request in flight (or starts one
+// if no backoff is pending), up to ctx; in backoff it fails at once with a
+// *NoTokenError saying when the next attempt is.
 func (s *Source) Token(ctx context.Context) (*Token, error) {
 	if t := s.cur.Load(); t != nil {
 		return t, nil
@@ -212,6 +212,8 @@ func (s *Source) stopExpiryLocked() {
 	s.expiry = nil
 }
 
+// slowToken is Token when no token is served: it waits for an attempt
+// (at most one), or fails at once during a backoff.
 func (s *Source) slowToken(ctx context.Context) (*Token, error) {
 	waited := false
 	for {
