@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// BenchmarkTokenRead reads the held token; run with -cpu 1,2: the read is an
-// atomic load and a clock read, so throughput should scale with cores.
+// BenchmarkTokenRead reads the held token; run with -cpu 1,2: the read is one
+// atomic load (no lock, no clock read), so throughput should scale with cores.
 func BenchmarkTokenRead(b *testing.B) {
 	d := newIdP(&testing.T{})
 	src := New(Options{Grant: d.grant(), Client: &Client{HTTP: NewHTTPClient(nil, 0, 0)}})

@@ -2,18 +2,13 @@ package tokencache
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-)
 
-// MinRefreshInterval is the shortest time between two scheduled refreshes,
-// whatever lifetime the server claims.
-const MinRefreshInterval = time.Second
+	"github.com/caddy-groupid/caddy-groupid/tokencache/clock"
+)
 
 // Options configure a Source. Only Grant and Client are required.
 type Options struct {
@@ -45,54 +40,26 @@ type Options struct {
 	Reread func() (Grant, bool)
 }
 
-// EventKind says what an Event reports.
-type EventKind int
-
-const (
-	// EventToken: a token request succeeded.
-	EventToken EventKind = iota + 1
-	// EventFailure: a token request failed.
-	EventFailure
-	// EventFallback: a refresh token was refused; a password grant follows.
-	EventFallback
-)
-
-// Event describes one token request, for logs and metrics. It holds no
-// secret and no token.
-type Event struct {
-	Kind      EventKind
-	GrantType string
-	Err       *Error
-	Duration  time.Duration
-	// Expiry of the new token (EventToken).
-	Expiry time.Time
-	// RetryAt is the next scheduled attempt (EventFailure).
-	RetryAt time.Time
-	// First is set on the first token this Source obtained.
-	First bool
-	// Recovered is set on a success that ends a run of failures.
-	Recovered bool
-	// Changed is set on a failure whose class or code differs from the
-	// previous one (or that follows a success): log these, not every retry.
-	Changed bool
-}
-
 // Source keeps one credential's token fresh. Token is safe for concurrent
 // use; every token request is made by the Source's own goroutine, one at a
 // time.
 type Source struct {
 	opts  Options
-	key   string
 	clock Clock
 
-	// cur is the token callers get. The refresh goroutine clears it when
-	// it expires (it wakes up for that), so reading it needs no clock.
+	// cur is the token callers get. Its expiry timer clears it when it
+	// expires, even while a token request is in flight, so reading it
+	// needs no clock. Set it with serveLocked only.
 	cur atomic.Pointer[Token]
 	// last is the newest token obtained, kept for status pages after cur
 	// is cleared.
 	last atomic.Pointer[Token]
 
-	mu          sync.Mutex
+	// mu guards the fields below it, up to and including expiry.
+	mu sync.Mutex
+	// key is the Store key of the grant in use: opts.Grant's, then that
+	// of re-read secrets once the grant policy has adopted them.
+	key         string
 	lastErr     *Error
 	nextAttempt time.Time
 	attempting  bool
@@ -100,6 +67,11 @@ type Source struct {
 	closed      bool
 	// invalidations are the times of recent Invalidate drops.
 	invalidations []time.Time
+	// expiry is the timer that stops serving cur when it expires; every
+	// armed expiry timer is counted in expiries until it has run or been
+	// stopped, so that Close can wait for it.
+	expiry   clock.Timer
+	expiries sync.WaitGroup
 
 	wake    chan struct{}
 	started atomic.Bool
@@ -114,14 +86,9 @@ type Source struct {
 	force atomic.Bool
 
 	// owned by the refresh goroutine
-	grant        Grant
-	refreshToken string
-	// addOffline is set while offline_access is added to a configured
-	// scope that lacks it (to get refresh tokens); cleared for good if
-	// the server answers invalid_scope.
-	addOffline bool
-	failures   int
-	everHad    bool
+	policy   *grantPolicy
+	failures int
+	everHad  bool
 }
 
 // New returns a Source for opts. If opts.Store holds a valid token for the
@@ -145,14 +112,13 @@ func New(opts Options) *Source {
 	}
 	s := &Source{
 		opts:        opts,
-		key:         opts.Grant.Key(),
-		grant:       opts.Grant,
-		addOffline:  opts.Grant.Scope != "" && !hasScope(opts.Grant.Scope, "offline_access"),
 		clock:       opts.Clock,
 		attemptDone: make(chan struct{}),
 		wake:        make(chan struct{}, 1),
 		done:        make(chan struct{}),
 	}
+	s.policy = newGrantPolicy(opts.Grant, opts.Reread, s.fetch, s.emit)
+	s.key = s.policy.key
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	now := s.clock.Now()
 	s.nextAttempt = now
@@ -160,7 +126,9 @@ func New(opts Options) *Source {
 		// A refresh token may be in use by another Source of the same
 		// grant; reusing a one-time refresh token can revoke the family,
 		// so a seeded Source starts its chain with a password grant.
-		s.cur.Store(t)
+		s.mu.Lock()
+		s.serveLocked(t, now)
+		s.mu.Unlock()
 		s.last.Store(t)
 		s.everHad = true
 		s.nextAttempt = s.refreshAt(t, now)
@@ -168,8 +136,14 @@ func New(opts Options) *Source {
 	return s
 }
 
-// Key is the grant's keyed hash.
-func (s *Source) Key() string { return s.key }
+// Key is the keyed hash of the grant in use, under which the Source keeps
+// its token in the Store: that of Options.Grant until re-read secrets
+// (Options.Reread) are adopted, theirs after.
+func (s *Source) Key() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.key
+}
 
 // Start launches the refresh goroutine; if no valid token is held it makes
 // the first request at once (warm-up).
@@ -191,20 +165,21 @@ func (s *Source) Close() {
 		s.closed = true
 		close(s.attemptDone)
 	}
-	s.mu.Unlock()
-	// Nothing drops an expiring token any more: stop serving it.
+	s.stopExpiryLocked()
 	s.cur.Store(nil)
+	s.mu.Unlock()
+	s.expiries.Wait()
 }
 
 // Current returns the newest token obtained, valid or not, without waiting.
 func (s *Source) Current() *Token { return s.last.Load() }
 
 // Token returns a valid token. While one is held this is one atomic load:
-// no lock and no clock read (the refresh goroutine drops the token when it
-// expires, to within the timer's precision). Otherwise it waits for the
-// request in flight (or starts one if no backoff is pending), up to ctx; in
-// backoff it fails at once with a *NoTokenError saying when the next
-// attempt is.
+// no lock and no clock read (a timer of its own drops the token when it
+// expires, to within the timer's precision, also while a token request is
+// in flight). Otherwise it waits for the request in flight (or starts one
+// if no backoff is pending), up to ctx; in backoff it fails at once with a
+// *NoTokenError saying when the next attempt is.
 func (s *Source) Token(ctx context.Context) (*Token, error) {
 	if t := s.cur.Load(); t != nil {
 		return t, nil
@@ -212,6 +187,33 @@ func (s *Source) Token(ctx context.Context) (*Token, error) {
 	return s.slowToken(ctx)
 }
 
+// serveLocked makes tok the token that Token hands out and arms its expiry
+// timer, which stops serving it at tok.Expiry unless another token has
+// replaced it by then. A closed Source serves nothing. Call with s.mu held.
+func (s *Source) serveLocked(tok *Token, now time.Time) {
+	s.stopExpiryLocked()
+	if s.closed {
+		return
+	}
+	s.cur.Store(tok)
+	s.expiries.Add(1)
+	s.expiry = s.clock.AfterFunc(tok.Expiry.Sub(now), func() {
+		defer s.expiries.Done()
+		s.cur.CompareAndSwap(tok, nil)
+	})
+}
+
+// stopExpiryLocked stops the expiry timer of the served token, if it has
+// not run yet. Call with s.mu held.
+func (s *Source) stopExpiryLocked() {
+	if s.expiry != nil && s.expiry.Stop() {
+		s.expiries.Done()
+	}
+	s.expiry = nil
+}
+
+// slowToken is Token when no token is served: it waits for an attempt
+// (at most one), or fails at once during a backoff.
 func (s *Source) slowToken(ctx context.Context) (*Token, error) {
 	waited := false
 	for {
@@ -278,9 +280,10 @@ func (s *Source) Invalidate(tok *Token) bool {
 		return false
 	}
 	s.invalidations = append(s.invalidations, now)
+	key := s.key
 	s.mu.Unlock()
 	s.dropRefresh.Store(true)
-	s.opts.Store.Delete(s.key)
+	s.opts.Store.Delete(key)
 	s.kick()
 	return true
 }
@@ -319,205 +322,4 @@ func (s *Source) kick() {
 	case s.wake <- struct{}{}:
 	default:
 	}
-}
-
-func (s *Source) run() {
-	defer close(s.done)
-	woken := false
-	for {
-		s.dropExpired()
-		if s.due(woken) {
-			s.attempt()
-		}
-		woken = false
-		s.mu.Lock()
-		now := s.clock.Now()
-		wait := s.nextAttempt.Sub(now)
-		if t := s.cur.Load(); t != nil && t.Expiry.Sub(now) < wait {
-			wait = t.Expiry.Sub(now)
-		}
-		s.mu.Unlock()
-		if wait < 0 {
-			wait = 0
-		}
-		t := s.clock.NewTimer(wait)
-		select {
-		case <-s.ctx.Done():
-			t.Stop()
-			return
-		case <-t.C():
-		case <-s.wake:
-			t.Stop()
-			woken = true
-		}
-	}
-}
-
-// dropExpired clears the current token once it has expired, so that
-// callers stop getting it.
-func (s *Source) dropExpired() {
-	if t := s.cur.Load(); t != nil && !s.clock.Now().Before(t.Expiry) {
-		s.cur.CompareAndSwap(t, nil)
-	}
-}
-
-// due reports whether a token request should be made now: its scheduled
-// time has come, or a caller needs a token and no backoff is pending.
-func (s *Source) due(woken bool) bool {
-	if s.ctx.Err() != nil {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.clock.Now()
-	if s.force.Swap(false) || !now.Before(s.nextAttempt) {
-		return true
-	}
-	return woken && !s.cur.Load().ValidAt(now) && s.lastErr == nil
-}
-
-// attempt makes one token request (a refresh, falling back to the password
-// grant when the refresh token is refused) and records the outcome.
-func (s *Source) attempt() {
-	s.mu.Lock()
-	s.attempting = true
-	s.mu.Unlock()
-
-	if s.dropRefresh.Swap(false) {
-		s.refreshToken = ""
-	}
-	tok, err, grant, took := s.fetch(s.refreshToken)
-	if err != nil && s.refreshToken != "" && err.Class == ClassRejected {
-		s.refreshToken = ""
-		s.emit(Event{Kind: EventFallback, GrantType: grant, Err: err, Duration: took})
-		tok, err, grant, took = s.fetch("")
-	}
-	if err != nil && grant == "password" && s.addOffline && err.Code == "invalid_scope" {
-		// The client may not have offline_access: ask for the configured
-		// scope alone from now on.
-		s.addOffline = false
-		tok, err, grant, took = s.fetch("")
-	}
-	if err != nil && grant == "password" && err.Class == ClassRejected && s.opts.Reread != nil {
-		if g, changed := s.opts.Reread(); changed {
-			s.grant = g
-			tok, err, grant, took = s.fetch("")
-		}
-	}
-	if s.ctx.Err() != nil {
-		// Closed while the request was in flight: nothing to record.
-		s.mu.Lock()
-		s.attempting = false
-		s.mu.Unlock()
-		return
-	}
-	now := s.clock.Now()
-	ev := Event{GrantType: grant, Duration: took}
-
-	s.mu.Lock()
-	if err == nil {
-		s.cur.Store(tok)
-		s.last.Store(tok)
-		s.opts.Store.Put(s.key, tok, now)
-		s.refreshToken = tok.RefreshToken
-		ev.Kind, ev.Expiry = EventToken, tok.Expiry
-		ev.First, ev.Recovered = !s.everHad, s.lastErr != nil
-		s.everHad = true
-		s.lastErr = nil
-		s.failures = 0
-		s.nextAttempt = s.refreshAt(tok, now)
-	} else {
-		s.failures++
-		b := s.opts.TransientBackoff
-		if err.Class == ClassRejected {
-			b = s.opts.RejectedBackoff
-		}
-		ev.Kind, ev.Err = EventFailure, err
-		ev.Changed = s.lastErr == nil || s.lastErr.Class != err.Class || s.lastErr.Code != err.Code || s.lastErr.StatusCode != err.StatusCode
-		s.lastErr = err
-		s.nextAttempt = now.Add(b.Delay(s.failures, s.opts.Rand()))
-		ev.RetryAt = s.nextAttempt
-	}
-	s.attempting = false
-	done := s.attemptDone
-	s.attemptDone = make(chan struct{})
-	s.mu.Unlock()
-	// Observe first, then wake the waiters: a log line about a failure is
-	// written before any request is refused because of it.
-	s.emit(ev)
-	close(done)
-}
-
-// fetch makes one request, turning a panic or an unexpected error type into
-// a transient *Error so the goroutine survives.
-func (s *Source) fetch(refreshToken string) (tok *Token, e *Error, grant string, took time.Duration) {
-	grant = "password"
-	if refreshToken != "" {
-		grant = "refresh_token"
-	}
-	start := s.clock.Now()
-	defer func() {
-		took = s.clock.Now().Sub(start)
-		if r := recover(); r != nil {
-			tok, e = nil, &Error{Class: ClassTransient, GrantType: grant, Reason: fmt.Sprintf("internal error: %v", r)}
-		}
-	}()
-	g := s.grant
-	if s.addOffline {
-		g.Scope += " offline_access"
-	}
-	t, err := s.opts.Client.Fetch(s.ctx, g, refreshToken, start)
-	if err != nil {
-		if !errors.As(err, &e) {
-			e = &Error{Class: ClassTransient, GrantType: grant, Reason: "unexpected error"}
-		}
-		return nil, e, grant, 0
-	}
-	return t, nil, grant, 0
-}
-
-func (s *Source) emit(ev Event) {
-	if s.opts.Observer != nil {
-		s.opts.Observer(ev)
-	}
-}
-
-// refreshAt is when the background refresh for tok should run.
-func (s *Source) refreshAt(tok *Token, now time.Time) time.Time {
-	margin := RefreshMargin(tok.Lifetime(), s.opts.RefreshBefore)
-	jitter := time.Duration(s.opts.Rand() * float64(margin) / 2)
-	at := tok.Expiry.Add(-margin - jitter)
-	if floor := now.Add(MinRefreshInterval); at.Before(floor) {
-		at = floor
-	}
-	return at
-}
-
-// RefreshMargin is how long before expiry the refresh of a token with the
-// given lifetime is scheduled, before jitter: refreshBefore, or a quarter
-// of the lifetime when it is zero, capped at half the lifetime.
-func RefreshMargin(lifetime, refreshBefore time.Duration) time.Duration {
-	margin := refreshBefore
-	if margin <= 0 {
-		margin = lifetime / 4
-	}
-	return min(margin, lifetime/2)
-}
-
-// RefreshInterval is the range of times from a token's issue to its
-// scheduled refresh: the lifetime less the margin, less a random extra of
-// up to half the margin. Ignores the MinRefreshInterval floor.
-func RefreshInterval(lifetime, refreshBefore time.Duration) (shortest, longest time.Duration) {
-	margin := RefreshMargin(lifetime, refreshBefore)
-	return lifetime - margin - margin/2, lifetime - margin
-}
-
-// hasScope reports whether the space-separated list holds scope.
-func hasScope(list, scope string) bool {
-	for _, s := range strings.Fields(list) {
-		if s == scope {
-			return true
-		}
-	}
-	return false
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,154 +41,6 @@ func TestColdStartConcurrentCallersShareOneRequest(t *testing.T) {
 	}
 	if n := d.count(); n != 1 {
 		t.Fatalf("token requests: got %d want 1", n)
-	}
-}
-
-func TestHeldTokenCostsNoRequestAndRefreshRunsAhead(t *testing.T) {
-	d := newIdP(t)
-	d.setReply(okReply(1200))
-	h := newHarness(t, d, nil)
-	h.src.Start()
-	if ev := h.next(t); ev.Kind != EventToken || !ev.First || ev.GrantType != "password" {
-		t.Fatalf("first event %+v", ev)
-	}
-	for range 1000 {
-		if _, err := h.src.Token(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if d.count() != 1 {
-		t.Fatalf("reads made requests: %d", d.count())
-	}
-	// Default margin: a quarter of 1200 s, plus jitter of half of that
-	// (Rand is 0.5 here): the refresh is due at 1200-300-75 = 825 s.
-	due := h.due(t)
-	if due.Sub(epoch) != 825*time.Second {
-		t.Fatalf("refresh scheduled at %v after issue, want 825s", due.Sub(epoch))
-	}
-	// Hold the refresh in flight: callers keep the current token, no waiting.
-	d.mu.Lock()
-	d.hold = make(chan struct{})
-	d.mu.Unlock()
-	h.clock.Advance(825 * time.Second)
-	<-d.arrived // the warm-up
-	<-d.arrived // the refresh, now held in flight
-	tok, err := h.src.Token(context.Background())
-	if err != nil || tok.AccessToken != "at-1" {
-		t.Fatalf("during refresh got %v, %v", tok, err)
-	}
-	close(d.hold)
-	ev := h.next(t)
-	if ev.Kind != EventToken || ev.GrantType != "refresh_token" {
-		t.Fatalf("refresh event %+v", ev)
-	}
-	if f := d.form(1); f.Get("grant_type") != "refresh_token" || f.Get("refresh_token") != "rt-1" {
-		t.Fatalf("refresh used %v", redactForm(f))
-	}
-	tok, _ = h.src.Token(context.Background())
-	if tok.AccessToken != "at-2" {
-		t.Fatalf("after refresh got %s", tok.AccessToken)
-	}
-}
-
-func TestRefreshChainKeepsNewestRefreshTokenAndFallsBack(t *testing.T) {
-	d := newIdP(t)
-	d.setReply(okReply(100))
-	h := newHarness(t, d, nil)
-	h.src.Start()
-	h.next(t)
-	for i := 2; i <= 5; i++ {
-		h.advanceToDue(t)
-		if ev := h.next(t); ev.GrantType != "refresh_token" {
-			t.Fatalf("step %d grant %s", i, ev.GrantType)
-		}
-		if got, want := d.form(i-1).Get("refresh_token"), "rt-"+itoa(i-1); got != want {
-			t.Fatalf("step %d sent %s want %s", i, got, want)
-		}
-	}
-	// The server invalidates the refresh token: exactly one password grant follows.
-	d.setReply(func(n int, f url.Values, w http.ResponseWriter) {
-		if f.Get("grant_type") == "refresh_token" {
-			errReply(400, "invalid_grant", "")(n, f, w)
-			return
-		}
-		okReply(100)(n, f, w)
-	})
-	before := d.count()
-	h.advanceToDue(t)
-	if ev := h.next(t); ev.Kind != EventToken || ev.GrantType != "password" {
-		t.Fatalf("fallback event %+v", ev)
-	}
-	if n := d.count() - before; n != 2 {
-		t.Fatalf("requests for fallback: %d want 2 (refresh + password)", n)
-	}
-}
-
-func TestOutageKeepsTokenUntilExpiryThenFailsFastWithRetryAt(t *testing.T) {
-	d := newIdP(t)
-	d.setReply(okReply(100))
-	h := newHarness(t, d, func(o *Options) { o.Rand = func() float64 { return 0 } })
-	h.src.Start()
-	h.next(t)
-	d.setReply(func(_ int, _ url.Values, w http.ResponseWriter) { w.WriteHeader(503) })
-
-	h.advanceToDue(t) // 100-25 = 75 s
-	ev := h.next(t)
-	if ev.Kind != EventFailure || !ev.Changed || ev.Err.Class != ClassTransient {
-		t.Fatalf("event %+v", ev)
-	}
-	if tok, err := h.src.Token(context.Background()); err != nil || tok.AccessToken != "at-1" {
-		t.Fatal("valid token not served during outage")
-	}
-	// Retries follow the backoff floor of 1 s (Rand=0); repeat failures are not "changed".
-	for i := 0; i < 30; i++ {
-		due := h.due(t)
-		if gap := due.Sub(h.clock.Now()); gap != time.Second {
-			t.Fatalf("retry gap %v", gap)
-		}
-		h.clock.Advance(time.Second)
-		if ev := h.next(t); ev.Changed {
-			t.Fatal("repeat failure flagged as a change")
-		}
-	}
-	// Now 105 s after issue: expired. Callers fail at once, with the next attempt time.
-	before := d.count()
-	for range 100 {
-		_, err := h.src.Token(context.Background())
-		var nt *NoTokenError
-		if !errors.As(err, &nt) || nt.Permanent() || nt.RetryAt.IsZero() {
-			t.Fatalf("want transient NoTokenError, got %v", err)
-		}
-	}
-	if d.count() != before {
-		t.Fatalf("callers drove %d token requests", d.count()-before)
-	}
-	// GroupID returns: the next scheduled attempt heals it.
-	d.setReply(okReply(100))
-	h.advanceToDue(t)
-	if ev := h.next(t); ev.Kind != EventToken || !ev.Recovered {
-		t.Fatalf("recovery event %+v", ev)
-	}
-	if _, err := h.src.Token(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestRejectedCredentialsArePermanentAndSlow(t *testing.T) {
-	d := newIdP(t)
-	d.setReply(errReply(400, "invalid_grant", "invalid_username_or_password"))
-	h := newHarness(t, d, func(o *Options) { o.Rand = func() float64 { return 0 } })
-	h.src.Start()
-	_, err := h.src.Token(context.Background())
-	var nt *NoTokenError
-	if !errors.As(err, &nt) || !nt.Permanent() || nt.Last.Code != "invalid_grant" {
-		t.Fatalf("want permanent NoTokenError, got %v", err)
-	}
-	assertNoSecret(t, err.Error())
-	h.next(t)
-	due := h.due(t)
-	if gap := due.Sub(h.clock.Now()); gap != DefaultRejectedBackoff.Min {
-		t.Fatalf("rejected retry after %v", gap)
 	}
 }
 
@@ -298,77 +149,6 @@ func TestInvalidateForgetsRefreshTokenSoOnePasswordGrantFollows(t *testing.T) {
 	}
 }
 
-func TestRejectedPasswordRereadsSecretsOnce(t *testing.T) {
-	d := newIdP(t)
-	const rotated = "pw-rotated-789"
-	d.setReply(func(n int, f url.Values, w http.ResponseWriter) {
-		if f.Get("password") != rotated {
-			errReply(400, "invalid_grant", "invalid_username_or_password")(n, f, w)
-			return
-		}
-		okReply(60)(n, f, w)
-	})
-	var rereads int
-	next := d.grant() // the file still holds the old password at first
-	h := newHarness(t, d, func(o *Options) {
-		o.Rand = func() float64 { return 0 }
-		o.Reread = func() (Grant, bool) {
-			rereads++
-			return next, next != d.grant()
-		}
-	})
-	h.src.Start()
-	if ev := h.next(t); ev.Kind != EventFailure || !ev.Err.Permanent() {
-		t.Fatalf("event %+v", ev)
-	}
-	if rereads != 1 || d.count() != 1 {
-		t.Fatalf("rereads %d requests %d; want 1 and 1 (unchanged secret is not retried)", rereads, d.count())
-	}
-	// The Secret volume is updated; the next scheduled attempt re-reads it and heals.
-	next.Password = rotated
-	h.advanceToDue(t)
-	if ev := h.next(t); ev.Kind != EventToken || !ev.Recovered {
-		t.Fatalf("event %+v", ev)
-	}
-	if rereads != 2 || d.count() != 3 {
-		t.Fatalf("rereads %d requests %d; want 2 and 3", rereads, d.count())
-	}
-	// Later requests keep the new password without re-reading.
-	h.src.Invalidate(h.src.Current())
-	h.next(t)
-	if d.form(3).Get("password") != rotated || rereads != 2 {
-		t.Fatal("rotated password not kept")
-	}
-}
-
-func TestConfiguredScopeGetsOfflineAccessUnlessRefused(t *testing.T) {
-	for _, allowed := range []bool{true, false} {
-		d := newIdP(t)
-		d.setReply(func(n int, f url.Values, w http.ResponseWriter) {
-			if !allowed && strings.Contains(f.Get("scope"), "offline_access") {
-				errReply(400, "invalid_scope", "")(n, f, w)
-				return
-			}
-			okReply(60)(n, f, w)
-		})
-		h := newHarness(t, d, func(o *Options) { o.Grant.Scope = "directorymanager.api openid" })
-		h.src.Start()
-		if ev := h.next(t); ev.Kind != EventToken {
-			t.Fatalf("allowed=%v: %+v", allowed, ev)
-		}
-		if got := d.form(0).Get("scope"); got != "directorymanager.api openid offline_access" {
-			t.Fatalf("first request scope %q", got)
-		}
-		if !allowed {
-			if d.count() != 2 || d.form(1).Get("scope") != "directorymanager.api openid" {
-				t.Fatalf("after invalid_scope: %d requests, scope %q", d.count(), d.form(1).Get("scope"))
-			}
-		} else if d.count() != 1 {
-			t.Fatalf("requests %d", d.count())
-		}
-	}
-}
-
 func TestForceRefreshSkipsBackoffOnce(t *testing.T) {
 	d := newIdP(t)
 	d.setReply(func(_ int, _ url.Values, w http.ResponseWriter) { w.WriteHeader(503) })
@@ -387,6 +167,8 @@ func TestForceRefreshSkipsBackoffOnce(t *testing.T) {
 
 func TestInvalidateIsRateLimited(t *testing.T) {
 	d := newIdP(t)
+	// Tokens outlive the window, so the last one is still served after it.
+	d.setReply(okReply(600))
 	h := newHarness(t, d, nil)
 	h.src.Start()
 	h.next(t)
@@ -408,5 +190,101 @@ func TestInvalidateIsRateLimited(t *testing.T) {
 	h.clock.Advance(InvalidationWindow)
 	if !h.src.Invalidate(h.src.Current()) {
 		t.Fatal("invalidation refused after the window")
+	}
+}
+
+// recv waits for one value on c, failing the test after 10 s.
+func recv[T any](t *testing.T, c <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: nothing within 10s", what)
+		panic("unreachable")
+	}
+}
+
+func TestNoExpiredTokenWhileRefreshInFlight(t *testing.T) {
+	d := newIdP(t)
+	h := newHarness(t, d, nil)
+	h.src.Start()
+	h.next(t)
+	recv(t, d.arrived, "warm-up request")
+	old := h.src.Current()
+
+	// The refresh request hangs at the token endpoint...
+	hold := make(chan struct{})
+	var release sync.Once
+	t.Cleanup(func() { release.Do(func() { close(hold) }) }) // before the server closes
+	d.mu.Lock()
+	d.hold = hold
+	d.mu.Unlock()
+	h.advanceToDue(t)
+	recv(t, d.arrived, "refresh request")
+	// ...while time passes the token's expiry.
+	h.clock.Advance(old.Expiry.Sub(h.clock.Now()))
+
+	if st := h.src.State(); st.Serving != nil {
+		t.Fatalf("expired token still served during the refresh: %v", st.Serving)
+	}
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	if tok, err := h.src.Token(ended); tok != nil || !errors.Is(err, context.Canceled) {
+		t.Fatalf("caller that cannot wait got %v, %v; want a NoTokenError caused by its context", tok, err)
+	}
+	type result struct {
+		tok *Token
+		err error
+	}
+	got := make(chan result, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go func() {
+		tok, err := h.src.Token(ctx)
+		got <- result{tok, err}
+	}()
+	release.Do(func() { close(hold) })
+	r := recv(t, got, "waiting caller")
+	if r.err != nil || r.tok.AccessToken != "at-2" {
+		t.Fatalf("waiting caller got %v, %v; want the refreshed token", r.tok, r.err)
+	}
+	if tok, err := h.src.Token(context.Background()); err != nil || tok != r.tok {
+		t.Fatalf("after the refresh got %v, %v", tok, err)
+	}
+}
+
+func TestSeededTokenExpiresAndCloseStopsItsTimer(t *testing.T) {
+	d := newIdP(t)
+	store := NewStore()
+	h1 := newHarness(t, d, func(o *Options) { o.Store = store })
+	h1.src.Start()
+	h1.next(t)
+	h1.src.Close()
+	if n := h1.clock.PendingFuncs(); n != 0 {
+		t.Fatalf("%d expiry timers outlive Close", n)
+	}
+
+	// A seeded Source that is never started still stops serving its token
+	// when it expires.
+	h2 := newHarness(t, d, func(o *Options) { o.Store = store; o.Clock = h1.clock })
+	tok := h2.src.State().Serving
+	if tok == nil {
+		t.Fatal("seeded token not served")
+	}
+	h1.clock.Advance(tok.Expiry.Sub(h1.clock.Now()))
+	if st := h2.src.State(); st.Serving != nil {
+		t.Fatalf("expired seeded token served: %v", st.Serving)
+	}
+
+	h3 := newHarness(t, d, func(o *Options) { o.Store = store; o.Clock = h1.clock })
+	h3.src.Start()
+	h3.next(t)
+	h3.src.Close()
+	if n := h1.clock.PendingFuncs(); n != 0 {
+		t.Fatalf("%d expiry timers outlive Close", n)
+	}
+	if d.count() != 2 {
+		t.Fatalf("requests %d want 2", d.count())
 	}
 }

@@ -11,6 +11,10 @@ type Clock interface {
 	Now() time.Time
 	// NewTimer returns a timer that fires once after d.
 	NewTimer(d time.Duration) Timer
+	// AfterFunc calls f once after d, as time.AfterFunc does; the
+	// returned Timer's C is nil and its Stop reports whether it kept f
+	// from being called.
+	AfterFunc(d time.Duration, f func()) Timer
 }
 
 // Timer is the part of *time.Timer that tokencache uses.
@@ -27,6 +31,9 @@ func (System) Now() time.Time { return time.Now() }
 
 // NewTimer wraps time.NewTimer.
 func (System) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTimer(d)} }
+
+// AfterFunc wraps time.AfterFunc: f runs in its own goroutine.
+func (System) AfterFunc(d time.Duration, f func()) Timer { return sysTimer{time.AfterFunc(d, f)} }
 
 type sysTimer struct{ t *time.Timer }
 

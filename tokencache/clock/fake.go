@@ -1,16 +1,24 @@
 package clock
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
 
 // Fake is a manual Clock. The zero value is not usable; call NewFake.
+//
+// Functions given to AfterFunc run in the goroutine that moves the clock
+// past their time (inside Advance, after the clock's lock is released, in
+// order of their times), so a test sees their effect as soon as Advance
+// returns. They are kept apart from NewTimer timers: Pending, NextDeadline
+// and BlockUntil count only the latter, which something waits on.
 type Fake struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
 	now    time.Time
 	timers []*timer
+	funcs  []*timer
 }
 
 // NewFake returns a fake clock set to start.
@@ -41,10 +49,25 @@ func (c *Fake) NewTimer(d time.Duration) Timer {
 	return t
 }
 
-// Advance moves the clock forward by d, firing every timer that falls due.
+// AfterFunc arranges for f to be called when the clock reaches now+d; if d
+// is not positive, f is called at once, before AfterFunc returns.
+func (c *Fake) AfterFunc(d time.Duration, f func()) Timer {
+	c.mu.Lock()
+	t := &timer{c: c, at: c.now.Add(d), f: f}
+	if d <= 0 {
+		c.mu.Unlock()
+		f()
+		return t
+	}
+	c.funcs = append(c.funcs, t)
+	c.mu.Unlock()
+	return t
+}
+
+// Advance moves the clock forward by d, firing every timer that falls due,
+// then calling every AfterFunc function that falls due.
 func (c *Fake) Advance(d time.Duration) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
 	kept := c.timers[:0]
 	for _, t := range c.timers {
@@ -56,7 +79,31 @@ func (c *Fake) Advance(d time.Duration) {
 	}
 	clear(c.timers[len(kept):])
 	c.timers = kept
+	var due []*timer
+	keptFuncs := c.funcs[:0]
+	for _, t := range c.funcs {
+		if !t.at.After(c.now) {
+			due = append(due, t)
+			continue
+		}
+		keptFuncs = append(keptFuncs, t)
+	}
+	clear(c.funcs[len(keptFuncs):])
+	c.funcs = keptFuncs
 	c.cond.Broadcast()
+	c.mu.Unlock()
+	slices.SortStableFunc(due, func(a, b *timer) int { return a.at.Compare(b.at) })
+	for _, t := range due {
+		t.f()
+	}
+}
+
+// PendingFuncs returns the number of AfterFunc functions that have not
+// been called or stopped.
+func (c *Fake) PendingFuncs() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.funcs)
 }
 
 // Pending returns the number of timers that have not fired or been stopped.
@@ -95,7 +142,8 @@ func (c *Fake) BlockUntil(n int) {
 type timer struct {
 	c  *Fake
 	at time.Time
-	ch chan time.Time
+	ch chan time.Time // nil for an AfterFunc timer
+	f  func()         // nil for a NewTimer timer
 }
 
 func (t *timer) C() <-chan time.Time { return t.ch }
@@ -104,12 +152,17 @@ func (t *timer) Stop() bool {
 	c := t.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i, x := range c.timers {
-		if x == t {
-			c.timers = append(c.timers[:i], c.timers[i+1:]...)
-			c.cond.Broadcast()
+	if t.f != nil {
+		if i := slices.Index(c.funcs, t); i >= 0 {
+			c.funcs = slices.Delete(c.funcs, i, i+1)
 			return true
 		}
+		return false
+	}
+	if i := slices.Index(c.timers, t); i >= 0 {
+		c.timers = slices.Delete(c.timers, i, i+1)
+		c.cond.Broadcast()
+		return true
 	}
 	return false
 }

@@ -1,0 +1,35 @@
+package tokencache
+
+import "time"
+
+// EventKind says what an Event reports.
+type EventKind int
+
+const (
+	// EventToken: a token request succeeded.
+	EventToken EventKind = iota + 1
+	// EventFailure: a token request failed.
+	EventFailure
+	// EventFallback: a refresh token was refused; a password grant follows.
+	EventFallback
+)
+
+// Event describes one token request, for logs and metrics. It holds no
+// secret and no token.
+type Event struct {
+	Kind      EventKind
+	GrantType string
+	Err       *Error
+	Duration  time.Duration
+	// Expiry of the new token (EventToken).
+	Expiry time.Time
+	// RetryAt is the next scheduled attempt (EventFailure).
+	RetryAt time.Time
+	// First is set on the first token this Source obtained.
+	First bool
+	// Recovered is set on a success that ends a run of failures.
+	Recovered bool
+	// Changed is set on a failure whose class or code differs from the
+	// previous one (or that follows a success): log these, not every retry.
+	Changed bool
+}

@@ -1,0 +1,195 @@
+package tokencache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// MinRefreshInterval is the shortest time between two scheduled refreshes,
+// whatever lifetime the server claims.
+const MinRefreshInterval = time.Second
+
+// run is the refresh goroutine: it makes every token request of the
+// Source, when one is due, until the Source is closed.
+func (s *Source) run() {
+	defer close(s.done)
+	woken := false
+	for {
+		if s.due(woken) {
+			s.attempt()
+		}
+		woken = false
+		s.mu.Lock()
+		now := s.clock.Now()
+		wait := s.nextAttempt.Sub(now)
+		s.mu.Unlock()
+		if wait < 0 {
+			wait = 0
+		}
+		t := s.clock.NewTimer(wait)
+		select {
+		case <-s.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		case <-s.wake:
+			t.Stop()
+			woken = true
+		}
+	}
+}
+
+// due reports whether a token request should be made now: its scheduled
+// time has come, or a caller needs a token and no backoff is pending.
+func (s *Source) due(woken bool) bool {
+	if s.ctx.Err() != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now()
+	if s.force.Swap(false) || !now.Before(s.nextAttempt) {
+		return true
+	}
+	return woken && !s.cur.Load().ValidAt(now) && s.lastErr == nil
+}
+
+// attempt makes one attempt through the grant policy and records its
+// outcome. Only the refresh goroutine calls it.
+func (s *Source) attempt() {
+	s.mu.Lock()
+	s.attempting = true
+	s.mu.Unlock()
+
+	if s.dropRefresh.Swap(false) {
+		s.policy.forgetRefreshToken()
+	}
+	tok, req, err := s.policy.attempt(s.ctx)
+	if s.ctx.Err() != nil {
+		// Closed while the request was in flight: nothing to record.
+		s.mu.Lock()
+		s.attempting = false
+		s.mu.Unlock()
+		return
+	}
+	s.record(tok, req, err)
+}
+
+// record publishes the outcome of an attempt: the token is served and
+// stored, or the failure is kept and the next attempt scheduled. Then it
+// reports the Event and wakes the callers waiting for the attempt.
+func (s *Source) record(tok *Token, req sent, err *Error) {
+	now := s.clock.Now()
+	ev := Event{GrantType: req.grantType, Duration: req.took}
+
+	s.mu.Lock()
+	// After re-read secrets are adopted, tokens belong to the new grant:
+	// a Source created for it (by a reload) finds them.
+	s.key = s.policy.key
+	if err == nil {
+		s.serveLocked(tok, now)
+		s.last.Store(tok)
+		s.opts.Store.Put(s.key, tok, now)
+		ev.Kind, ev.Expiry = EventToken, tok.Expiry
+		ev.First, ev.Recovered = !s.everHad, s.lastErr != nil
+		s.everHad = true
+		s.lastErr = nil
+		s.failures = 0
+		s.nextAttempt = s.refreshAt(tok, now)
+	} else {
+		s.failures++
+		b := s.opts.TransientBackoff
+		if err.Class == ClassRejected {
+			b = s.opts.RejectedBackoff
+		}
+		ev.Kind, ev.Err = EventFailure, err
+		ev.Changed = s.lastErr == nil || s.lastErr.Class != err.Class || s.lastErr.Code != err.Code || s.lastErr.StatusCode != err.StatusCode
+		s.lastErr = err
+		s.nextAttempt = now.Add(b.Delay(s.failures, s.opts.Rand()))
+		ev.RetryAt = s.nextAttempt
+	}
+	s.attempting = false
+	done := s.attemptDone
+	s.attemptDone = make(chan struct{})
+	s.mu.Unlock()
+	// Observe first, then wake the waiters: a log line about a failure is
+	// written before any request is refused because of it.
+	s.emit(ev)
+	close(done)
+}
+
+// fetch makes one token request with the Source's client (the grant
+// policy's fetchFunc) and measures it.
+func (s *Source) fetch(ctx context.Context, g Grant, refreshToken string) (*Token, time.Duration, *Error) {
+	start := s.clock.Now()
+	tok, err := fetchSafely(ctx, s.opts.Client, g, refreshToken, start)
+	return tok, s.clock.Now().Sub(start), err
+}
+
+// fetchSafely calls c.Fetch, turning a panic or an error that is not an
+// *Error into a transient *Error, so that the refresh goroutine survives.
+func fetchSafely(ctx context.Context, c *Client, g Grant, refreshToken string, now time.Time) (*Token, *Error) {
+	grantType := grantTypeOf(refreshToken)
+	var tok *Token
+	var err error
+	if r := recovered(func() { tok, err = c.Fetch(ctx, g, refreshToken, now) }); r != nil {
+		return nil, &Error{Class: ClassTransient, GrantType: grantType, Reason: fmt.Sprintf("internal error: %v", r)}
+	}
+	if err == nil {
+		return tok, nil
+	}
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Class: ClassTransient, GrantType: grantType, Reason: "unexpected error"}
+	}
+	return nil, e
+}
+
+// recovered runs f and returns the value it panicked with, or nil.
+func recovered(f func()) any {
+	var r any
+	func() {
+		defer func() { r = recover() }()
+		f()
+	}()
+	return r
+}
+
+// emit reports ev to the Observer, if any.
+func (s *Source) emit(ev Event) {
+	if s.opts.Observer != nil {
+		s.opts.Observer(ev)
+	}
+}
+
+// refreshAt is when the background refresh for tok should run.
+func (s *Source) refreshAt(tok *Token, now time.Time) time.Time {
+	margin := RefreshMargin(tok.Lifetime(), s.opts.RefreshBefore)
+	jitter := time.Duration(s.opts.Rand() * float64(margin) / 2)
+	at := tok.Expiry.Add(-margin - jitter)
+	if floor := now.Add(MinRefreshInterval); at.Before(floor) {
+		at = floor
+	}
+	return at
+}
+
+// RefreshMargin is how long before expiry the refresh of a token with the
+// given lifetime is scheduled, before jitter: refreshBefore, or a quarter
+// of the lifetime when it is zero, capped at half the lifetime.
+func RefreshMargin(lifetime, refreshBefore time.Duration) time.Duration {
+	margin := refreshBefore
+	if margin <= 0 {
+		margin = lifetime / 4
+	}
+	return min(margin, lifetime/2)
+}
+
+// RefreshInterval is the range of times from a token's issue to its
+// scheduled refresh: the lifetime less the margin, less a random extra of
+// up to half the margin. Ignores the MinRefreshInterval floor.
+func RefreshInterval(lifetime, refreshBefore time.Duration) (shortest, longest time.Duration) {
+	margin := RefreshMargin(lifetime, refreshBefore)
+	return lifetime - margin - margin/2, lifetime - margin
+}
