@@ -39,8 +39,8 @@ const (
 	logsPath  = "/GroupIDDataService/api/Logs/Download"
 )
 
-// site is one simulator plus the Caddy config in front of it.
-type site struct {
+// rig is one simulator plus the Caddy config in front of it.
+type rig struct {
 	t       *testing.T
 	sim     *groupidsim.Server
 	run     *groupidsim.Running
@@ -57,7 +57,7 @@ type site struct {
 	Timeout string
 }
 
-func newSite(t *testing.T, cfg groupidsim.Config) *site {
+func newRig(t *testing.T, cfg groupidsim.Config) *rig {
 	t.Helper()
 	sim := groupidsim.New(cfg)
 	run, err := groupidsim.Start("127.0.0.1:0", sim, true)
@@ -66,7 +66,7 @@ func newSite(t *testing.T, cfg groupidsim.Config) *site {
 	}
 	t.Cleanup(func() { _ = run.Close() })
 	dir := t.TempDir()
-	s := &site{
+	s := &rig{
 		t: t, sim: sim, run: run,
 		caFile:   filepath.Join(dir, "groupid-ca.pem"),
 		logFile:  filepath.Join(dir, "caddy.log"),
@@ -85,7 +85,7 @@ func newSite(t *testing.T, cfg groupidsim.Config) *site {
 // caddyfile is the sidecar config used by the tests: the token goes on
 // User, Group and log-download paths; /public/ is proxied without it;
 // everything else is refused.
-func (s *site) caddyfile() string {
+func (s *rig) caddyfile() string {
 	c := s.sim.Config()
 	r := strings.NewReplacer(
 		"ADMIN", fmt.Sprint(adminPort), "HTTPPORT", fmt.Sprint(httpPort), "HTTPSPORT", fmt.Sprint(httpsPort),
@@ -156,7 +156,7 @@ http://localhost:OPSPORT {
 }
 
 // load (re)loads the config into the in-process Caddy.
-func (s *site) load() {
+func (s *rig) load() {
 	s.t.Helper()
 	s.tester.InitServer(s.caddyfile(), "caddyfile")
 }
@@ -168,13 +168,13 @@ type reply struct {
 }
 
 // call sends a request to the sidecar the way a legacy app would.
-func (s *site) call(method, path string, body []byte, header ...string) reply {
+func (s *rig) call(method, path string, body []byte, header ...string) reply {
 	s.t.Helper()
 	return s.callURL(method, base+path, body, header...)
 }
 
 // callURL sends a request to any URL (sidecar, ops site or admin API).
-func (s *site) callURL(method, url string, body []byte, header ...string) reply {
+func (s *rig) callURL(method, url string, body []byte, header ...string) reply {
 	s.t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -203,7 +203,7 @@ func (s *site) callURL(method, url string, body []byte, header ...string) reply 
 }
 
 // lastRequest returns the newest request the simulator saw for method+path.
-func (s *site) lastRequest(method, path string) groupidsim.Request {
+func (s *rig) lastRequest(method, path string) groupidsim.Request {
 	s.t.Helper()
 	reqs := s.sim.Requests()
 	for i := len(reqs) - 1; i >= 0; i-- {
@@ -216,7 +216,7 @@ func (s *site) lastRequest(method, path string) groupidsim.Request {
 }
 
 // bearer is the header value of the simulator's only issued token.
-func (s *site) bearerOf(i int) string {
+func (s *rig) bearerOf(i int) string {
 	toks := s.sim.IssuedTokens()
 	if i >= len(toks) {
 		s.t.Fatalf("only %d tokens issued", len(toks))

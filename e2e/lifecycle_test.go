@@ -16,7 +16,7 @@ import (
 // one new token request; a large streamed body gets the 401 and the next
 // request succeeds.
 func TestRevocationThroughReverseProxy(t *testing.T) {
-	s := newSite(t, groupidsim.Config{})
+	s := newRig(t, groupidsim.Config{})
 	s.load()
 	if r := s.call("GET", usersPath+"/"+groupidsim.SeedUserID, nil); r.status != 200 {
 		t.Fatalf("warm: %d", r.status)
@@ -60,7 +60,7 @@ func TestRevocationThroughReverseProxy(t *testing.T) {
 // also changes the token request timeout, which replaces the token source:
 // the old one must stop, and the new one starts from the stored token.
 func TestTwentyReloadsLeaveNoGoroutines(t *testing.T) {
-	s := newSite(t, groupidsim.Config{})
+	s := newRig(t, groupidsim.Config{})
 	s.load()
 	s.call("GET", usersPath+"/"+groupidsim.SeedUserID, nil)
 	s.client.CloseIdleConnections()

@@ -14,7 +14,7 @@ import (
 // with a wrong password and an outage, all with debug logging, then checks
 // that no password, client secret or issued token is in any log line.
 func TestFullRunLogsNoSecret(t *testing.T) {
-	s := newSite(t, groupidsim.Config{TokenLifetime: 2 * time.Second})
+	s := newRig(t, groupidsim.Config{TokenLifetime: 2 * time.Second})
 	s.load()
 	end := time.Now().Add(5 * time.Second)
 	for time.Now().Before(end) {

@@ -32,7 +32,7 @@ type sample struct {
 	value  float64
 }
 
-func scrape(t *testing.T, s *site) map[string][]sample {
+func scrape(t *testing.T, s *rig) map[string][]sample {
 	t.Helper()
 	r := s.callURL("GET", admin+"/metrics", nil)
 	if r.status != 200 {
@@ -76,12 +76,12 @@ func value(t *testing.T, got map[string][]sample, name string, want map[string]s
 	return found[0]
 }
 
-func (s *site) credentialName() string {
+func (s *rig) credentialName() string {
 	return s.sim.Config().Username + "@" + strings.TrimPrefix(s.run.URL, "https://") + "/2"
 }
 
 func TestMetricsAfterTrafficFailureAndReload(t *testing.T) {
-	s := newSite(t, groupidsim.Config{})
+	s := newRig(t, groupidsim.Config{})
 	s.load()
 	for range 5 {
 		if r := s.call("GET", usersPath+"/"+groupidsim.SeedUserID, nil); r.status != 200 {
@@ -153,7 +153,7 @@ func TestMetricsAfterTrafficFailureAndReload(t *testing.T) {
 }
 
 func TestStatusRouteAndForcedRefresh(t *testing.T) {
-	s := newSite(t, groupidsim.Config{})
+	s := newRig(t, groupidsim.Config{})
 	s.load()
 	s.call("GET", usersPath+"/"+groupidsim.SeedUserID, nil)
 	r := s.callURL("GET", admin+"/groupid/status", nil)
@@ -193,7 +193,7 @@ func TestStatusRouteAndForcedRefresh(t *testing.T) {
 	}
 }
 
-func assertNoSecrets(t *testing.T, s *site, text string) {
+func assertNoSecrets(t *testing.T, s *rig, text string) {
 	t.Helper()
 	cfg := s.sim.Config()
 	for _, v := range append(append([]string{cfg.Password, cfg.ClientSecret}, s.sim.IssuedTokens()...), s.sim.IssuedRefreshTokens()...) {
@@ -204,7 +204,7 @@ func assertNoSecrets(t *testing.T, s *site, text string) {
 }
 
 func TestReadinessAndLiveness(t *testing.T) {
-	s := newSite(t, groupidsim.Config{TokenLifetime: 3 * time.Second})
+	s := newRig(t, groupidsim.Config{TokenLifetime: 3 * time.Second})
 	s.sim.SetFault(groupidsim.Fault{Kind: groupidsim.FaultSlow, Delay: 1500 * time.Millisecond})
 	s.load()
 	live := func() {

@@ -15,7 +15,7 @@ import (
 )
 
 func TestLegacyCallsReachGroupIDWithTokenAndIdenticalBodies(t *testing.T) {
-	s := newSite(t, groupidsim.Config{})
+	s := newRig(t, groupidsim.Config{})
 	s.load()
 
 	calls := []struct {
@@ -76,7 +76,7 @@ func TestLegacyCallsReachGroupIDWithTokenAndIdenticalBodies(t *testing.T) {
 }
 
 func TestColdStartTwoHundredConcurrentRequestsOneTokenRequest(t *testing.T) {
-	s := newSite(t, groupidsim.Config{})
+	s := newRig(t, groupidsim.Config{})
 	// A slow token endpoint keeps the warm-up in flight while requests pile up.
 	s.sim.SetFault(groupidsim.Fault{Kind: groupidsim.FaultSlow, Delay: 700 * time.Millisecond})
 	s.load()
@@ -106,7 +106,7 @@ func TestContinuousTrafficOverFiveShortLifetimesNeverFails(t *testing.T) {
 		t.Skip("runs 16 s of traffic")
 	}
 	const lifetime = 3 * time.Second
-	s := newSite(t, groupidsim.Config{TokenLifetime: lifetime})
+	s := newRig(t, groupidsim.Config{TokenLifetime: lifetime})
 	s.load()
 	deadline := time.Now().Add(5*lifetime + time.Second)
 	var mu sync.Mutex
@@ -143,7 +143,7 @@ func TestContinuousTrafficOverFiveShortLifetimesNeverFails(t *testing.T) {
 }
 
 func TestReloadKeepsTokenAndChangedPasswordIsRejected(t *testing.T) {
-	s := newSite(t, groupidsim.Config{})
+	s := newRig(t, groupidsim.Config{})
 	s.load()
 	if r := s.call("GET", usersPath+"/"+groupidsim.SeedUserID, nil); r.status != 200 {
 		t.Fatalf("status %d", r.status)
@@ -174,7 +174,7 @@ func TestReloadKeepsTokenAndChangedPasswordIsRejected(t *testing.T) {
 // TestForgedAuthorizationOddCasingOnTheWire sends header names in odd
 // casing and duplicates over a raw connection: GroupID sees only our token.
 func TestForgedAuthorizationOddCasingOnTheWire(t *testing.T) {
-	s := newSite(t, groupidsim.Config{})
+	s := newRig(t, groupidsim.Config{})
 	s.load()
 	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", httpPort))
 	if err != nil {

@@ -24,7 +24,7 @@ type faceView struct {
 	Metrics     []string
 }
 
-func (s *site) faces() faceView {
+func (s *rig) faces() faceView {
 	s.t.Helper()
 	var v faceView
 	rd := s.callURL("GET", ops+"/ready", nil)
@@ -60,7 +60,7 @@ func (s *site) faces() faceView {
 
 // loadExpectingFailure posts a Caddyfile to the admin API and fails the
 // test unless Caddy refuses it.
-func (s *site) loadExpectingFailure(caddyfile string) string {
+func (s *rig) loadExpectingFailure(caddyfile string) string {
 	s.t.Helper()
 	req, err := http.NewRequest("POST", admin+"/load", strings.NewReader(caddyfile))
 	if err != nil {
@@ -83,7 +83,7 @@ func (s *site) loadExpectingFailure(caddyfile string) string {
 // is in use, with the credential's settings unchanged and changed, leaves
 // readiness, the admin status, the metrics and traffic exactly as before.
 func TestFailedReloadChangesNothingVisible(t *testing.T) {
-	s := newSite(t, groupidsim.Config{})
+	s := newRig(t, groupidsim.Config{})
 	s.load()
 	if r := s.call("GET", usersPath+"/"+groupidsim.SeedUserID, nil); r.status != 200 {
 		t.Fatalf("warm-up: %d", r.status)
