@@ -243,13 +243,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // ServeHTTP sets the bearer token and calls the next handler, or refuses
 // the request when no valid token can be had.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if unsafePath(r.URL.Path) {
-		return caddyhttp.Error(http.StatusBadRequest, errors.New("path has dot segments or backslashes; not forwarding with the groupid token"))
+	if refusePath(r.URL) {
+		return caddyhttp.Error(http.StatusBadRequest, errPathRefused)
 	}
 	tok, err := h.cred.src.Token(r.Context())
 	if err != nil {
 		return h.refuse(w, err)
 	}
+	scrubRequest(r)
 	r.Header["Authorization"] = []string{tok.AuthorizationHeader()}
 	h.cred.counters.requestsInjected.Add()
 	if !h.replay {
@@ -257,6 +258,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	return h.serveWithReplay(w, r, next, tok)
 }
+
+var errPathRefused = errors.New("path has dot segments, a backslash, a NUL or an encoded separator; not forwarding it with the groupid token")
 
 // refuse turns a token failure into the documented HTTP error.
 func (h *Handler) refuse(w http.ResponseWriter, err error) error {

@@ -1,13 +1,29 @@
 package groupidauth
 
-import "strings"
+import (
+	"net/url"
+	"strings"
+)
 
-// unsafePath reports whether p has a "." or ".." segment or a backslash.
-// Caddy's path matchers test the cleaned path but reverse_proxy forwards
-// the raw one, and IIS treats a backslash as a slash, so such a path could
-// steer the token to a URL the matcher never allowed.
+// refusePath reports whether a request's path is one the token must not be
+// sent with. Caddy's path matchers test the decoded, cleaned path, while
+// reverse_proxy forwards the raw one, and IIS decodes and folds it again;
+// wherever those two views can differ, a matcher that allowed a Users path
+// could send the token somewhere else. Refused: "." and ".." segments
+// (also "..;"), a backslash, a NUL, an encoded slash, backslash or NUL
+// (%2F, %5C, %00) in the raw path, and a percent escape that survives
+// decoding (double encoding such as %252F).
+func refusePath(u *url.URL) bool {
+	return unsafePath(u.Path) || (u.RawPath != "" && encodedSeparator(u.RawPath))
+}
+
+// unsafePath checks the decoded path: dot segments, backslashes, NULs and
+// leftover percent escapes of separators or dots.
 func unsafePath(p string) bool {
-	if strings.IndexByte(p, '\\') >= 0 {
+	if strings.IndexByte(p, '\\') >= 0 || strings.IndexByte(p, 0) >= 0 {
+		return true
+	}
+	if strings.IndexByte(p, '%') >= 0 && encodedSeparator(p) {
 		return true
 	}
 	// Only a "/." can start a dot segment; most paths have none.
@@ -16,7 +32,7 @@ func unsafePath(p string) bool {
 		if j < len(p) && p[j] == '.' {
 			j++
 		}
-		if j == len(p) || p[j] == '/' {
+		if j == len(p) || p[j] == '/' || p[j] == ';' {
 			return true
 		}
 		next := strings.Index(p[i+2:], "/.")
@@ -24,6 +40,22 @@ func unsafePath(p string) bool {
 			break
 		}
 		i += 2 + next
+	}
+	return false
+}
+
+// encodedSeparator reports whether s holds %2F, %5C, %00 or %2E in any case.
+func encodedSeparator(s string) bool {
+	for i := strings.IndexByte(s, '%'); i >= 0 && i+2 < len(s); {
+		hi, lo := s[i+1], s[i+2]|0x20
+		if (hi == '2' && (lo == 'f' || lo == 'e')) || (hi == '5' && lo == 'c') || (hi == '0' && lo == '0') {
+			return true
+		}
+		next := strings.IndexByte(s[i+1:], '%')
+		if next < 0 {
+			break
+		}
+		i += 1 + next
 	}
 	return false
 }
