@@ -20,7 +20,7 @@ vet:
 # (fuzz seed corpora replayed; benchmarks compiled, not run), and checks of
 # the built binary and Caddyfile.example.
 test: vet build
-	bash tools/staticcheck.sh
+	bash scripts/staticcheck.sh
 	$(GO) test -race -count=1 -run . -bench XXX_compile_only ./...
 	$(BIN)/caddy list-modules | grep -qx 'http.handlers.groupid_auth'
 	$(BIN)/caddy fmt Caddyfile.example | diff -u Caddyfile.example -
@@ -41,7 +41,7 @@ bench:
 # xcaddy: build Caddy from xcaddy.json with xcaddy's library and check the
 # result lists the plugin (bin/caddy-xcaddy).
 xcaddy:
-	bash deploy/xcaddy-build.sh
+	bash deploy/xcaddy/build.sh
 
 clean:
 	rm -rf $(BIN) .demo

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs staticcheck over the module, at a pinned version, from the repo root.
 #
-#   tools/staticcheck.sh              # all packages (./...)
-#   tools/staticcheck.sh ./tokencache # other arguments go to staticcheck as they are
+#   scripts/staticcheck.sh              # all packages (./...)
+#   scripts/staticcheck.sh ./tokencache # other arguments go to staticcheck as they are
 #
 # The first run downloads and builds staticcheck through the Go module proxy
 # (into the module and build caches; go.mod and go.sum are not touched).

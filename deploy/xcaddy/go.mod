@@ -1,4 +1,4 @@
-module github.com/caddy-groupid/caddy-groupid/tools/xcaddy-build
+module github.com/caddy-groupid/caddy-groupid/deploy/xcaddy
 
 go 1.26.8
 

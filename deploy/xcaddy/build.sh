@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Tests tools/xcaddy-build, builds Caddy from xcaddy.json with it and checks
-# that the binary carries the plugin and adapts Caddyfile.example.
-# Usage: deploy/xcaddy-build.sh [output]   (default: bin/caddy-xcaddy in the repository)
+# Tests the xcaddy-build tool in this directory, builds Caddy from the root
+# xcaddy.json with it and checks that the binary carries the plugin and adapts
+# Caddyfile.example.
+# Usage: deploy/xcaddy/build.sh [output]   (default: bin/caddy-xcaddy in the repository)
 # GO selects the go command (default: go). Exits non-zero on any failure.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
 out="${1:-$root/bin/caddy-xcaddy}"
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 
-"${GO:-go}" -C "$root/tools/xcaddy-build" vet ./...
-"${GO:-go}" -C "$root/tools/xcaddy-build" test -count=1 ./...
+"${GO:-go}" -C "$here" vet ./...
+"${GO:-go}" -C "$here" test -count=1 ./...
 start=$SECONDS
-"${GO:-go}" -C "$root/tools/xcaddy-build" run . -config "$root/xcaddy.json" -o "$out"
+"${GO:-go}" -C "$here" run . -config "$root/xcaddy.json" -o "$out"
 echo "xcaddy build: $out in $((SECONDS - start)) s"
 
 modules="$("$out" list-modules)"
