@@ -1,7 +1,7 @@
 package groupidauth
 
 import (
-	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -23,11 +23,17 @@ import (
 // configs with the same settings share one credential, so `caddy reload`
 // keeps the token.
 type credential struct {
-	info     credentialInfo
-	src      *tokencache.Source
-	clock    tokencache.Clock
-	logger   atomic.Pointer[zap.Logger] // of the newest config that uses it
-	counters counters
+	info credentialInfo
+	// transports are the token endpoint transports (trust pool, client
+	// certificate, server name) of each config load that uses the
+	// credential; token requests use the running config's. Guarded by
+	// loaded's mutex.
+	transports map[configID]http.RoundTripper
+	newest     configID // the config that attached last; guarded by loaded
+	src        *tokencache.Source
+	clock      tokencache.Clock
+	logger     atomic.Pointer[zap.Logger] // of the newest config that uses it
+	counters   counters
 }
 
 // credentialInfo is what may be shown about a credential: never a secret.
@@ -56,10 +62,9 @@ var (
 
 // credentialSpec is what a handler asks the pool for.
 type credentialSpec struct {
-	key         string // hash of every setting below; never a secret
+	key         string // hash of every setting below but tls; never a secret
 	info        credentialInfo
 	grant       tokencache.Grant
-	tls         *tls.Config
 	timeout     time.Duration
 	dialTimeout time.Duration
 	refresh     time.Duration
@@ -67,17 +72,21 @@ type credentialSpec struct {
 	logger      *zap.Logger
 }
 
-// acquireCredential returns the pooled credential for spec, creating and
-// starting it if no config holds one. Every call must be paired with one
-// releaseCredential(spec.key).
+// acquireCredential returns the pooled credential for spec, creating it if
+// no config holds one. Every call must be paired with one
+// releaseCredential(spec.key). The credential starts once attached.
 func acquireCredential(spec credentialSpec) (*credential, error) {
 	val, loaded, err := pool.LoadOrNew(spec.key, func() (caddy.Destructor, error) {
-		c := &credential{info: spec.info, clock: newClock()}
+		c := &credential{info: spec.info, clock: newClock(), transports: map[configID]http.RoundTripper{}}
 		c.counters.init()
 		c.logger.Store(spec.logger)
+		// Timeouts and the no-redirect policy are the credential's own;
+		// the transport (TLS material) follows the running config.
+		hc := tokencache.NewHTTPClient(nil, spec.timeout, spec.dialTimeout)
+		hc.Transport = configTransport{c}
 		c.src = tokencache.New(tokencache.Options{
 			Grant:         spec.grant,
-			Client:        &tokencache.Client{HTTP: tokencache.NewHTTPClient(spec.tls, spec.timeout, spec.dialTimeout)},
+			Client:        &tokencache.Client{HTTP: hc},
 			Store:         tokenStore,
 			Clock:         c.clock,
 			RefreshBefore: spec.refresh,
@@ -93,8 +102,6 @@ func acquireCredential(spec credentialSpec) (*credential, error) {
 	c := val.(*credential)
 	if loaded {
 		c.logger.Store(spec.logger)
-	} else {
-		c.src.Start()
 	}
 	return c, nil
 }
@@ -128,16 +135,32 @@ var loaded = struct {
 	byConfig map[configID]map[*credential]int
 }{byConfig: map[configID]map[*credential]int{}}
 
-// activeConfig identifies the running config (a seam: unit tests provision
-// handlers without running a config).
-var activeConfig = func() configID {
+// activeConfig identifies the running config.
+func activeConfig() configID {
+	if o := activeOverride.Load(); o != nil {
+		return o
+	}
 	ctx := caddy.ActiveContext()
 	return ctx.GetMetricsRegistry()
 }
 
-// attach records that config cfg uses c. Two different credentials may not
-// share a name within one config: their status would be ambiguous.
-func (c *credential) attach(cfg configID) error {
+// activeOverride stands in for the running config in unit tests, which
+// provision handlers without running a config.
+var activeOverride atomic.Pointer[prometheus.Registry]
+
+// attach records that config cfg uses c, with transport for its token
+// requests while cfg runs, and starts c's token source if it has not yet
+// started. Two different credentials may not share a name within one
+// config: their status would be ambiguous.
+func (c *credential) attach(cfg configID, transport http.RoundTripper) error {
+	if err := c.register(cfg, transport); err != nil {
+		return err
+	}
+	c.src.Start()
+	return nil
+}
+
+func (c *credential) register(cfg configID, transport http.RoundTripper) error {
 	loaded.Lock()
 	defer loaded.Unlock()
 	uses := loaded.byConfig[cfg]
@@ -151,6 +174,10 @@ func (c *credential) attach(cfg configID) error {
 		}
 	}
 	uses[c]++
+	if _, ok := c.transports[cfg]; !ok {
+		c.transports[cfg] = transport
+	}
+	c.newest = cfg
 	return nil
 }
 
@@ -161,11 +188,43 @@ func (c *credential) detach(cfg configID) {
 	uses := loaded.byConfig[cfg]
 	if uses[c]--; uses[c] <= 0 {
 		delete(uses, c)
+		if t, ok := c.transports[cfg].(interface{ CloseIdleConnections() }); ok {
+			t.CloseIdleConnections()
+		}
+		delete(c.transports, cfg)
 	}
 	if len(uses) == 0 {
 		delete(loaded.byConfig, cfg)
 	}
 }
+
+// configTransport sends a credential's token requests with the transport of
+// the running config, so that a reload that changes the trust pool, the CA
+// file or the client certificate takes effect at the next token request
+// (and a CA that was removed is trusted no more), while a load that failed
+// never sends the password anywhere. Before any config runs (caddy
+// validate, a first load) the newest config's transport is used.
+type configTransport struct{ c *credential }
+
+// RoundTrip implements http.RoundTripper.
+func (t configTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	active := activeConfig()
+	loaded.Lock()
+	rt, ok := t.c.transports[active]
+	if !ok {
+		rt = t.c.transports[t.c.newest]
+	}
+	loaded.Unlock()
+	if rt == nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, errNoTransport
+	}
+	return rt.RoundTrip(req)
+}
+
+var errNoTransport = errors.New("no config holds this credential")
 
 // visibleCredentials returns the running config's credentials with the
 // given name, or all of them (sorted by name) when name is empty.

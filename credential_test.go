@@ -169,20 +169,20 @@ func TestEveryFaceAgreesInEveryState(t *testing.T) {
 func TestStartingCredential(t *testing.T) {
 	_, tokenURL := simSite(t, groupidsim.Config{})
 	h := simHandler(tokenURL)
-	c := &credential{info: credentialInfo{Name: "unstarted"}, clock: tokencache.SystemClock{}}
+	c := &credential{info: credentialInfo{Name: "unstarted"}, clock: tokencache.SystemClock{}, transports: map[configID]http.RoundTripper{}}
 	c.counters.init()
 	h.grant = tokencache.Grant{TokenURL: tokenURL, Username: h.Username, Password: h.Password,
 		ClientID: h.ClientID, ClientSecret: h.ClientSecret, IdentityStoreID: h.IdentityStoreID}
 	c.src = tokencache.New(tokencache.Options{Grant: h.grant, Client: &tokencache.Client{HTTP: http.DefaultClient}})
 	t.Cleanup(c.src.Close)
 	cfg := prometheus.NewRegistry()
-	if err := c.attach(cfg); err != nil {
+	if err := c.register(cfg, http.DefaultTransport); err != nil { // registered, not started
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.detach(cfg) })
-	old := activeConfig
-	activeConfig = func() configID { return cfg }
-	t.Cleanup(func() { activeConfig = old })
+	old := activeOverride.Load()
+	activeOverride.Store(cfg)
+	t.Cleanup(func() { activeOverride.Store(old) })
 
 	f := lookFaces(t)
 	if f.snapshot != stateStarting || f.readyStatus != 503 || f.readyState != stateStarting ||

@@ -62,9 +62,9 @@ func newRig(t *testing.T, cfg groupidsim.Config, mod func(*rig)) *rig {
 // activate makes the rig's config the running one for the status faces
 // (readiness, admin API, metrics), as Caddy does after a successful load.
 func (r *rig) activate() {
-	cfg, old := r.h.config, activeConfig
-	activeConfig = func() configID { return cfg }
-	r.t.Cleanup(func() { activeConfig = old })
+	old := activeOverride.Load()
+	activeOverride.Store(r.h.config)
+	r.t.Cleanup(func() { activeOverride.Store(old) })
 }
 
 // settle waits until the refresh goroutine is idle on its timer.

@@ -191,7 +191,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.applyDefaults()
-	tlsConfig, tlsID, err := h.loadTokenTLS(ctx)
+	tlsConfig, err := h.loadTokenTLS(ctx)
 	if err != nil {
 		return err
 	}
@@ -212,7 +212,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return errors.New("registering metrics: " + err.Error())
 	}
 	spec := credentialSpec{
-		key: tokencache.HashFields(h.grant.Key(), h.Name, tlsID,
+		key: tokencache.HashFields(h.grant.Key(), h.Name,
 			time.Duration(h.Timeout).String(), time.Duration(h.DialTimeout).String(), time.Duration(h.RefreshBefore).String()),
 		info: credentialInfo{
 			Name:            h.Name,
@@ -221,7 +221,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			IdentityStoreID: h.IdentityStoreID,
 		},
 		grant:       h.grant,
-		tls:         tlsConfig,
 		timeout:     time.Duration(h.Timeout),
 		dialTimeout: time.Duration(h.DialTimeout),
 		refresh:     time.Duration(h.RefreshBefore),
@@ -233,7 +232,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.cred, h.poolKey = cred, spec.key
-	if err := cred.attach(ctx.GetMetricsRegistry()); err != nil {
+	transport := tokencache.NewHTTPClient(tlsConfig, time.Duration(h.Timeout), time.Duration(h.DialTimeout)).Transport
+	if err := cred.attach(ctx.GetMetricsRegistry(), transport); err != nil {
 		return err
 	}
 	h.config = ctx.GetMetricsRegistry()

@@ -27,9 +27,9 @@ func readyAnswer(t *testing.T, rd Ready) (int, readiness) {
 }
 
 func TestReadyNamesAndEmptyConfig(t *testing.T) {
-	old := activeConfig
-	t.Cleanup(func() { activeConfig = old })
-	activeConfig = func() configID { return prometheus.NewRegistry() } // a config with no credential
+	old := activeOverride.Load()
+	t.Cleanup(func() { activeOverride.Store(old) })
+	activeOverride.Store(prometheus.NewRegistry()) // a config with no credential
 	if code, out := readyAnswer(t, Ready{}); code != 503 || out.Ready || !strings.Contains(out.Reason, "no groupid_auth credential is loaded") {
 		t.Fatalf("empty config: %d %+v", code, out)
 	}

@@ -13,55 +13,54 @@ import (
 
 // loadTokenTLS builds the TLS client config for the token endpoint from
 // ca_cert_file or tls_trust_pool, the client certificate, the server name
-// and the skip-verify switch. It returns nil for the defaults (system
-// roots), and an identity string covering every input (file contents
-// included) so that a change gives the credential a new token source.
-func (h *Handler) loadTokenTLS(ctx caddy.Context) (*tls.Config, string, error) {
+// and the skip-verify switch, reading every file afresh at each load. It
+// returns nil for the defaults (system roots). The credential uses the
+// running config's TLS config for its next token request, so trust
+// material follows reloads without a new token.
+func (h *Handler) loadTokenTLS(ctx caddy.Context) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: h.TLSServerName, InsecureSkipVerify: h.TLSInsecureSkipVerify} //nolint:gosec // opt-in, warned about at load
-	id := fmt.Sprintf("sni=%s insecure=%v pool=%s", h.TLSServerName, h.TLSInsecureSkipVerify, h.TrustPoolRaw)
 	custom := h.TLSServerName != "" || h.TLSInsecureSkipVerify
 
 	if h.CACertFile != "" {
 		pem, err := os.ReadFile(h.CACertFile)
 		if err != nil {
-			return nil, "", fmt.Errorf("ca_cert_file: %w", err)
+			return nil, fmt.Errorf("ca_cert_file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, "", errors.New("ca_cert_file: no PEM certificate found in the file")
+			return nil, errors.New("ca_cert_file: no PEM certificate found in the file")
 		}
-		cfg.RootCAs, custom, id = pool, true, id+" ca="+string(pem)
+		cfg.RootCAs, custom = pool, true
 	}
 	if h.TrustPoolRaw != nil {
 		mod, err := ctx.LoadModule(h, "TrustPoolRaw")
 		if err != nil {
-			return nil, "", fmt.Errorf("tls_trust_pool: %w", err)
+			return nil, fmt.Errorf("tls_trust_pool: %w", err)
 		}
 		ca, ok := mod.(caddytls.CA)
 		if !ok {
-			return nil, "", fmt.Errorf("tls_trust_pool: module %T is not a CA pool source", mod)
+			return nil, fmt.Errorf("tls_trust_pool: module %T is not a CA pool source", mod)
 		}
 		cfg.RootCAs, custom = ca.CertPool(), true
 	}
 	if h.TLSClientCert != "" {
 		certPEM, err := os.ReadFile(h.TLSClientCert)
 		if err != nil {
-			return nil, "", fmt.Errorf("tls_client_cert: %w", err)
+			return nil, fmt.Errorf("tls_client_cert: %w", err)
 		}
 		keyPEM, err := os.ReadFile(h.TLSClientKey)
 		if err != nil {
-			return nil, "", fmt.Errorf("tls_client_key: %w", err)
+			return nil, fmt.Errorf("tls_client_key: %w", err)
 		}
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			// The parse error can quote key material; do not wrap it.
-			return nil, "", errors.New("tls_client_cert and tls_client_key: not a matching PEM certificate and key")
+			return nil, errors.New("tls_client_cert and tls_client_key: not a matching PEM certificate and key")
 		}
 		cfg.Certificates, custom = []tls.Certificate{pair}, true
-		id += " cert=" + string(certPEM) + " key=" + string(keyPEM)
 	}
 	if !custom {
-		return nil, id, nil
+		return nil, nil
 	}
-	return cfg, id, nil
+	return cfg, nil
 }
