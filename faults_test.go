@@ -308,4 +308,27 @@ func TestWrongPasswordLogsOncePerChangeAndHealsFromRotatedFile(t *testing.T) {
 			t.Fatal("a secret is in the logs")
 		}
 	}
+
+	// A reload now resolves the file to the new password: a new credential
+	// key, which must start from the healed token, not a new token request.
+	r.settle()
+	before := r.tokenRequests()
+	reloaded := simHandler(r.h.TokenURL)
+	reloaded.Password = "{file." + pwFile + "}"
+	if err := provision(t, reloaded); err != nil {
+		t.Fatal(err)
+	}
+	if reloaded.cred == r.h.cred {
+		t.Fatal("the reloaded config shares the old credential; the test needs a new key")
+	}
+	if err := r.h.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	w, err := serve(reloaded, httptest.NewRequest("GET", "/GroupIDDataService/api/IdentityStores/2/Users/"+groupidsim.SeedUserID, nil), simNext{r.sim})
+	if err != nil || w.Code != 200 {
+		t.Fatalf("after the reload: %v %d", err, w.Code)
+	}
+	if got := r.tokenRequests() - before; got != 0 {
+		t.Fatalf("the reload after healing cost %d token requests, want 0", got)
+	}
 }
