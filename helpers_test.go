@@ -158,7 +158,7 @@ func concurrently(n int, f func()) {
 }
 
 // simSite runs a simulator over plain HTTP for handler tests.
-func simSite(t *testing.T, cfg groupidsim.Config) (*groupidsim.Server, string) {
+func simSite(t testing.TB, cfg groupidsim.Config) (*groupidsim.Server, string) {
 	t.Helper()
 	sim := groupidsim.New(cfg)
 	srv := httptest.NewServer(sim.Handler())
