@@ -48,13 +48,17 @@ type rig struct {
 	logFile string
 	tester  *caddytest.Tester
 	client  *http.Client
-	// Password is put into the config; defaults to the simulator's.
-	Password string
+	// Password and ClientSecret are put into the config; they default to
+	// the simulator's.
+	Password, ClientSecret string
 	// Extra is appended to the site block (e.g. to force a real reload).
 	Extra string
 	// Timeout is the token request timeout; changing it gives the
 	// credential a new token source (seeded from the token store).
 	Timeout string
+	// TLS is the token endpoint's trust setting; default ca_cert_file with
+	// the simulator's CA.
+	TLS string
 }
 
 func newRig(t *testing.T, cfg groupidsim.Config) *rig {
@@ -68,12 +72,14 @@ func newRig(t *testing.T, cfg groupidsim.Config) *rig {
 	dir := t.TempDir()
 	s := &rig{
 		t: t, sim: sim, run: run,
-		caFile:   filepath.Join(dir, "groupid-ca.pem"),
-		logFile:  filepath.Join(dir, "caddy.log"),
-		Password: sim.Config().Password,
-		Timeout:  "10s",
-		tester:   caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort, LoadRequestTimeout: 20 * time.Second}),
-		client:   &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		caFile:       filepath.Join(dir, "groupid-ca.pem"),
+		logFile:      filepath.Join(dir, "caddy.log"),
+		Password:     sim.Config().Password,
+		ClientSecret: sim.Config().ClientSecret,
+		Timeout:      "10s",
+		TLS:          "ca_cert_file " + filepath.Join(dir, "groupid-ca.pem"),
+		tester:       caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort, LoadRequestTimeout: 20 * time.Second}),
+		client:       &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
 	}
 	t.Cleanup(s.client.CloseIdleConnections)
 	if err := run.CA.WriteCertFile(s.caFile); err != nil {
@@ -90,8 +96,8 @@ func (s *rig) caddyfile() string {
 	r := strings.NewReplacer(
 		"ADMIN", fmt.Sprint(adminPort), "HTTPPORT", fmt.Sprint(httpPort), "HTTPSPORT", fmt.Sprint(httpsPort),
 		"LOGFILE", s.logFile, "CAFILE", s.caFile, "ORIGIN", s.run.URL, "TOKENURL", s.run.TokenURL(),
-		"USERNAME", c.Username, "PASSWORD", s.Password, "CLIENTID", c.ClientID, "CLIENTSECRET", c.ClientSecret,
-		"EXTRA", s.Extra, "TIMEOUT", s.Timeout, "OPSPORT", fmt.Sprint(opsPort),
+		"USERNAME", c.Username, "PASSWORD", s.Password, "CLIENTID", c.ClientID, "CLIENTSECRET", s.ClientSecret,
+		"EXTRA", s.Extra, "TIMEOUT", s.Timeout, "OPSPORT", fmt.Sprint(opsPort), "TOKENTLS", s.TLS,
 	)
 	return r.Replace(`{
 	admin localhost:ADMIN
@@ -120,7 +126,7 @@ http://localhost:HTTPPORT {
 			client_id CLIENTID
 			client_secret CLIENTSECRET
 			identity_store_id 2
-			ca_cert_file CAFILE
+			TOKENTLS
 			timeout TIMEOUT
 		}
 		reverse_proxy ORIGIN {

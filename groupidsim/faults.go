@@ -23,9 +23,13 @@ const (
 	Fault5xx
 	// FaultGarbage200 answers 200 with an HTML page instead of a token.
 	FaultGarbage200
+	// FaultEcho answers 400 invalid_request with the raw request body and
+	// the Authorization header echoed in error_description, as some token
+	// endpoints do on a parse error: a test that the client redacts them.
+	FaultEcho
 )
 
-var faultNames = []string{"none", "down", "slow", "5xx", "garbage"}
+var faultNames = []string{"none", "down", "slow", "5xx", "garbage", "echo"}
 
 // String returns the name used by the /_sim/fault control endpoint.
 func (k FaultKind) String() string {
@@ -36,7 +40,7 @@ func (k FaultKind) String() string {
 }
 
 // ParseFaultKind turns a control endpoint name (none, down, slow, 5xx,
-// garbage) into a FaultKind.
+// garbage, echo) into a FaultKind.
 func ParseFaultKind(name string) (FaultKind, error) {
 	for i, n := range faultNames {
 		if strings.EqualFold(n, name) {
@@ -69,7 +73,7 @@ const garbagePage = "<html><head><title>Sign in</title></head><body><h1>Director
 // applyFault carries out the current fault, counting it as outcome "fault"
 // for grant. It reports whether the request has been dealt with (true) or
 // should be served normally (false).
-func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, grant string) bool {
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, grant string, body []byte) bool {
 	s.mu.Lock()
 	f := s.fault
 	s.mu.Unlock()
@@ -104,6 +108,10 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, grant string
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte(garbagePage))
+		return true
+	case FaultEcho:
+		desc := "could not parse the request: " + string(body) + " authorization: " + r.Header.Get("Authorization")
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": desc})
 		return true
 	}
 	return false

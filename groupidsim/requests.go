@@ -1,12 +1,17 @@
 package groupidsim
 
-import "time"
+import (
+	"net/http"
+	"time"
+)
 
 // Request is one request the site received, as recorded by the simulator.
 type Request struct {
 	Method, Path, RawQuery string
 	// Authorization holds every Authorization header value as received.
 	Authorization []string
+	// Header is every request header as received.
+	Header http.Header
 	// Body is the request body byte for byte.
 	Body []byte
 	// Status is the response status; 0 when no response was sent (dropped
@@ -26,6 +31,7 @@ func (s *Server) Requests() []Request {
 	for i, e := range s.log {
 		out[i] = *e
 		out[i].Authorization = append([]string(nil), e.Authorization...)
+		out[i].Header = e.Header.Clone()
 		out[i].Body = append([]byte(nil), e.Body...)
 	}
 	return out

@@ -87,6 +87,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		Path:          r.URL.Path,
 		RawQuery:      r.URL.RawQuery,
 		Authorization: append([]string(nil), r.Header.Values("Authorization")...),
+		Header:        r.Header.Clone(),
 		Body:          body,
 		At:            s.now(),
 	}

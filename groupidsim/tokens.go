@@ -32,7 +32,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	form := foldForm(body)
 	grant := grantLabel(form["grant_type"])
 
-	if s.applyFault(w, r, grant) {
+	if s.applyFault(w, r, grant, body) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -1,0 +1,271 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+)
+
+// The adversarial suite: what a hostile client, a hostile or broken token
+// endpoint, or an unlucky operator can send, run against a real Caddy in
+// front of the simulator. Time-dependent points that need hours of GroupID
+// behaviour (a rotated password healed after a rejection, then a reload)
+// run at the handler level on a fake clock (faults_test.go).
+
+// TestAttackConnectionHeaderCannotStripTheToken: clients that name
+// Authorization in their Connection header, during a token endpoint outage
+// with a valid token held, cause no token request, no 401 at GroupID and no
+// refusal for anyone.
+func TestAttackConnectionHeaderCannotStripTheToken(t *testing.T) {
+	s := newRig(t, groupidsim.Config{})
+	s.load()
+	path := usersPath + "/" + groupidsim.SeedUserID
+	if r := s.call("GET", path, nil); r.status != 200 {
+		t.Fatalf("warm-up: %d", r.status)
+	}
+	s.sim.SetFault(groupidsim.Fault{Kind: groupidsim.FaultDown})
+	before := s.sim.Counters()
+	hostile := []string{"Authorization", "authorization", "close, AUTHORIZATION", "keep-alive,\tAuthorization ", "x, y, Authorization, z"}
+	var wg sync.WaitGroup
+	statuses := make(chan int, 200)
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				statuses <- s.call("GET", path, nil, "Connection", hostile[i/2%len(hostile)]).status
+			} else {
+				statuses <- s.call("GET", path, nil).status
+			}
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	for st := range statuses {
+		if st != 200 {
+			t.Fatalf("a client got %d", st)
+		}
+	}
+	after := s.sim.Counters()
+	if n := after.TokensTotal() - before.TokensTotal(); n != 0 {
+		t.Errorf("hostile Connection headers cost %d token requests", n)
+	}
+	if n := after.APICalls[401] - before.APICalls[401]; n != 0 {
+		t.Errorf("GroupID answered 401 %d times: the token was stripped", n)
+	}
+}
+
+// TestAttackNoExpiredTokenWhileRefreshHangs: the token endpoint hangs past
+// the token's expiry; GroupID never sees an expired token (no 401), and
+// clients get their answers once the refresh completes.
+func TestAttackNoExpiredTokenWhileRefreshHangs(t *testing.T) {
+	s := newRig(t, groupidsim.Config{TokenLifetime: 6 * time.Second})
+	s.load()
+	path := usersPath + "/" + groupidsim.SeedUserID
+	if r := s.call("GET", path, nil); r.status != 200 {
+		t.Fatalf("warm-up: %d", r.status)
+	}
+	// The refresh (due 3.75-4.5 s after issue) hangs 3 s: past the expiry,
+	// yet its token (valid 6 s from the request) arrives still valid.
+	s.sim.SetFault(groupidsim.Fault{Kind: groupidsim.FaultSlow, Delay: 3 * time.Second})
+	before := s.sim.Counters()
+	end := time.Now().Add(9 * time.Second)
+	for time.Now().Before(end) {
+		if r := s.call("GET", path, nil); r.status != 200 {
+			t.Fatalf("client got %d", r.status)
+		}
+		time.Sleep(20 * time.Millisecond) // pacing the client, not timing the sidecar
+	}
+	if n := s.sim.Counters().APICalls[401] - before.APICalls[401]; n != 0 {
+		t.Fatalf("GroupID got an expired token %d times", n)
+	}
+}
+
+// TestAttackEncodedPathsAreRefused: encoded separators, NULs and double
+// encoding never reach GroupID with the token.
+func TestAttackEncodedPathsAreRefused(t *testing.T) {
+	s := newRig(t, groupidsim.Config{})
+	s.load()
+	seen := len(s.sim.Requests())
+	// Matched as a Users path once decoded: the handler refuses it.
+	if r := s.call("GET", "/GroupIDDataService/api/IdentityStores/2%2FUsers", nil); r.status != http.StatusBadRequest {
+		t.Errorf("encoded slash: %d, want 400", r.status)
+	}
+	// The rest: refused by the handler (400) or by the example's matcher
+	// (403, when the cleaned path is no longer a Users path).
+	for _, p := range []string{
+		"/GroupIDDataService/api/IdentityStores/2/Users%2F..%2F..%2FLogs%2FDownload",
+		"/GroupIDDataService/api/IdentityStores/2/Users/x%5C..%5C..%5CLogs",
+		"/GroupIDDataService/api/IdentityStores/2/Users/x%00",
+		"/GroupIDDataService/api/IdentityStores/2/Users/%252e%252e/%252e%252e/Logs",
+		"/GroupIDDataService/api/IdentityStores/2/Users/..;/..;/Logs/Download",
+	} {
+		if r := s.call("GET", p, nil); r.status != http.StatusBadRequest && r.status != http.StatusForbidden {
+			t.Errorf("%s: %d, want 400 or 403", p, r.status)
+		}
+	}
+	if n := len(s.sim.Requests()) - seen; n != 0 {
+		t.Fatalf("%d refused paths reached GroupID", n)
+	}
+}
+
+// TestAttackOverrideHeadersAreRemoved: URL and method override headers, in
+// any spelling IIS maps to the same variable, never reach GroupID.
+func TestAttackOverrideHeadersAreRemoved(t *testing.T) {
+	s := newRig(t, groupidsim.Config{})
+	s.load()
+	path := usersPath + "/" + groupidsim.SeedUserID
+	r := s.call("GET", path, nil,
+		"X-Original-URL", logsPath, "X-Rewrite-URL", logsPath,
+		"X-HTTP-Method-Override", "DELETE", "X-HTTP-Method", "DELETE", "X-Method-Override", "DELETE",
+		"X_Original_URL", logsPath, "x_http_method_override", "DELETE")
+	if r.status != 200 {
+		t.Fatalf("status %d", r.status)
+	}
+	for k := range s.lastRequest("GET", path).Header {
+		norm := strings.ToLower(strings.ReplaceAll(k, "_", "-"))
+		if strings.Contains(norm, "original-url") || strings.Contains(norm, "rewrite-url") || strings.Contains(norm, "method") {
+			t.Errorf("GroupID got %s", k)
+		}
+	}
+}
+
+// TestAttackRemovedCAIsNotTrustedAfterReload: after a reload with a trust
+// pool that no longer holds GroupID's CA, the next token request is refused
+// by TLS (the password is never sent), while the held token keeps serving.
+func TestAttackRemovedCAIsNotTrustedAfterReload(t *testing.T) {
+	s := newRig(t, groupidsim.Config{})
+	pool := s.caFile + ".pool.pem"
+	copyFile(t, s.caFile, pool)
+	s.TLS = "tls_trust_pool file " + pool
+	s.load()
+	path := usersPath + "/" + groupidsim.SeedUserID
+	if r := s.call("GET", path, nil); r.status != 200 {
+		t.Fatalf("warm-up: %d", r.status)
+	}
+	other, err := groupidsim.GenerateCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.WriteCertFile(pool); err != nil {
+		t.Fatal(err)
+	}
+	s.Extra = "after the CA was removed" // a real reload (the JSON changes)
+	s.load()
+	before := s.sim.Counters().TokensTotal()
+	if r := s.callURL("POST", admin+"/groupid/refresh", nil); r.status != http.StatusAccepted {
+		t.Fatalf("refresh: %d", r.status)
+	}
+	var st []struct {
+		State     string `json:"state"`
+		LastError *struct {
+			Message string `json:"message"`
+		} `json:"last_error"`
+	}
+	eventually(t, 10*time.Second, "the refused refresh in the status", func() bool {
+		if err := json.Unmarshal(s.callURL("GET", admin+"/groupid/status", nil).body, &st); err != nil || len(st) != 1 {
+			return false
+		}
+		return st[0].LastError != nil
+	})
+	if st[0].State != "degraded" || !strings.Contains(st[0].LastError.Message, "certificate") {
+		t.Fatalf("after removing the CA: state %s, error %q", st[0].State, st[0].LastError.Message)
+	}
+	if n := s.sim.Counters().TokensTotal() - before; n != 0 {
+		t.Fatalf("%d token requests reached GroupID through an untrusted connection", n)
+	}
+	if r := s.call("GET", path, nil); r.status != 200 {
+		t.Fatalf("the held token stopped serving: %d", r.status)
+	}
+
+	// Trusting the CA again heals at the next token request.
+	copyFile(t, s.caFile, pool)
+	s.Extra = "after the CA came back"
+	s.load()
+	s.callURL("POST", admin+"/groupid/refresh", nil)
+	eventually(t, 10*time.Second, "a valid state", func() bool {
+		return json.Unmarshal(s.callURL("GET", admin+"/groupid/status", nil).body, &st) == nil && len(st) == 1 && st[0].State == "valid"
+	})
+}
+
+// TestAttackEchoedSecretsAreRedacted: a token endpoint that echoes the
+// request body and the Authorization header in error_description puts no
+// encoding of the password or client secret into the status, readiness,
+// metrics or logs.
+func TestAttackEchoedSecretsAreRedacted(t *testing.T) {
+	cfg := groupidsim.Config{Password: `p w+d&x=1%/"\<é`, ClientSecret: `s e+c&r=t%/"\>ü`}
+	for _, auth := range []string{"form", "basic"} {
+		t.Run(auth, func(t *testing.T) {
+			s := newRig(t, cfg)
+			s.Password, s.ClientSecret = `{env.ATTACK_PASSWORD}`, `{env.ATTACK_CLIENT_SECRET}`
+			t.Setenv("ATTACK_PASSWORD", cfg.Password)
+			t.Setenv("ATTACK_CLIENT_SECRET", cfg.ClientSecret)
+			s.Extra = auth
+			s.TLS += "\n\t\t\tclient_auth " + auth
+			s.sim.SetFault(groupidsim.Fault{Kind: groupidsim.FaultEcho})
+			s.load()
+			if r := s.call("GET", usersPath, nil); r.status != http.StatusServiceUnavailable && r.status != http.StatusBadGateway {
+				t.Fatalf("status %d during the echo fault", r.status)
+			}
+			texts := map[string]string{
+				"status":    string(s.callURL("GET", admin+"/groupid/status", nil).body),
+				"readiness": string(s.callURL("GET", ops+"/ready", nil).body),
+				"metrics":   string(s.callURL("GET", admin+"/metrics", nil).body),
+				"log":       readFile(t, s.logFile),
+			}
+			if !strings.Contains(texts["status"], "invalid_request") {
+				t.Fatalf("the echoed error did not reach the status: %s", texts["status"])
+			}
+			for where, text := range texts {
+				for _, secret := range []string{cfg.Password, cfg.ClientSecret} {
+					for enc, form := range encodings(secret) {
+						if strings.Contains(text, form) {
+							t.Errorf("%s holds the %s form of a secret (redacted)", where, enc)
+						}
+					}
+				}
+				for _, basic := range []string{
+					base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(groupidsim.DefaultClientID) + ":" + url.QueryEscape(cfg.ClientSecret))),
+					base64.StdEncoding.EncodeToString([]byte(groupidsim.DefaultClientID + ":" + cfg.ClientSecret)),
+				} {
+					if strings.Contains(text, basic) {
+						t.Errorf("%s holds the Basic credentials (redacted)", where)
+					}
+				}
+			}
+		})
+	}
+}
+
+// encodings are the forms a secret can take in an echoed request.
+func encodings(secret string) map[string]string {
+	j, _ := json.Marshal(secret)
+	return map[string]string{
+		"raw":          secret,
+		"form":         url.QueryEscape(secret),
+		"percent":      url.PathEscape(secret),
+		"percent-%20":  strings.ReplaceAll(url.QueryEscape(secret), "+", "%20"),
+		"JSON":         strings.Trim(string(j), `"`),
+		"JSON-in-JSON": strings.Trim(fmt.Sprintf("%q", strings.Trim(string(j), `"`)), `"`),
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
