@@ -264,6 +264,60 @@ func (r *redactor) search(v *view, mark func(from, to int)) {
 			mark(v.start[len(b)-p], v.srcLen)
 		}
 	}
+	r.searchEscapeTails(v, mark)
+}
+
+// searchEscapeTails handles the other reading of an escape's last bytes:
+// in "%2F%2f%22", the first "2F" may be a secret's own characters (its
+// '%' being the text's), followed by the decoding of the rest. For every
+// escape in v, each proper tail of its text in the parent view, followed
+// by what v decodes after the escape, is checked as a window, a whole
+// short secret and a prefix at the end. Longer matches need no more: the
+// windows starting after the escape are in v itself.
+func (r *redactor) searchEscapeTails(v *view, mark func(from, to int)) {
+	p := v.parent
+	if p == nil {
+		return
+	}
+	var c [fragmentLen]byte
+	for i := 0; i < len(v.b); i++ {
+		if v.escStart[i] < 0 || i > 0 && v.escStart[i-1] == v.escStart[i] {
+			continue
+		}
+		next := i + 1
+		for next < len(v.b) && v.escStart[next] == v.escStart[i] {
+			next++
+		}
+		for k := v.escStart[i] + 1; k < v.escEnd[i]; k++ {
+			// c = parent bytes [k, escEnd) + v.b[next:], up to fragmentLen.
+			tail := p.b[k:v.escEnd[i]]
+			n := copy(c[:], tail)
+			m := copy(c[n:], v.b[next:])
+			cb := c[:n+m]
+			// srcEnd is where the text of cb[:l] ends.
+			srcEnd := func(l int) int {
+				if l <= n {
+					return p.end[k+l-1]
+				}
+				return v.end[next+l-n-1]
+			}
+			from := p.start[k]
+			if len(cb) == fragmentLen {
+				if _, ok := r.grams[binary.LittleEndian.Uint64(cb)]; ok {
+					mark(from, srcEnd(fragmentLen))
+				}
+			}
+			atEnd := next+m == len(v.b)
+			for _, nd := range r.needles {
+				switch {
+				case len(nd) <= len(cb) && bytes.Equal(cb[:len(nd)], nd):
+					mark(from, srcEnd(len(nd)))
+				case atEnd && len(cb) >= minTailLen && len(cb) < len(nd) && bytes.HasPrefix(nd, cb):
+					mark(from, v.srcLen)
+				}
+			}
+		}
+	}
 }
 
 // prefixFunction is the KMP failure function of n.
@@ -306,11 +360,16 @@ func tailPrefix(b, n []byte, pi []int) int {
 }
 
 // view is a decoding of a text: byte i of b came from text bytes
-// [start[i], end[i]). srcLen is the length of the text.
+// [start[i], end[i]). srcLen is the length of the text. A view decoded
+// from another keeps it as parent, and escStart[i], escEnd[i] are the
+// parent bytes of the escape that byte i was decoded from (-1 for a byte
+// copied as it is).
 type view struct {
-	b          []byte
-	start, end []int
-	srcLen     int
+	b                []byte
+	start, end       []int
+	srcLen           int
+	parent           *view
+	escStart, escEnd []int
 }
 
 func identityView(s string) *view {
@@ -321,11 +380,20 @@ func identityView(s string) *view {
 	return v
 }
 
-func (v *view) add(c byte, from, to int) *view {
+// add appends c, decoded from the parent's bytes [pFrom, pTo): an escape
+// when they are more than one byte.
+func (v *view) add(c byte, pFrom, pTo int) {
+	p := v.parent
 	v.b = append(v.b, c)
-	v.start = append(v.start, from)
-	v.end = append(v.end, to)
-	return v
+	v.start = append(v.start, p.start[pFrom])
+	v.end = append(v.end, p.end[pTo-1])
+	if pTo-pFrom > 1 {
+		v.escStart = append(v.escStart, pFrom)
+		v.escEnd = append(v.escEnd, pTo)
+	} else {
+		v.escStart = append(v.escStart, -1)
+		v.escEnd = append(v.escEnd, -1)
+	}
 }
 
 // percentDecode decodes %XX (either case) and, with plus, '+' as a space.
@@ -335,19 +403,19 @@ func (v *view) percentDecode(plus bool) *view {
 	if bytes.IndexByte(v.b, '%') < 0 && (!plus || bytes.IndexByte(v.b, '+') < 0) {
 		return v
 	}
-	out := &view{srcLen: v.srcLen}
+	out := &view{srcLen: v.srcLen, parent: v}
 	b := v.b
 	for i := 0; i < len(b); i++ {
 		switch {
 		case b[i] == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]):
-			out.add(unhex(b[i+1])<<4|unhex(b[i+2]), v.start[i], v.end[i+2])
+			out.add(unhex(b[i+1])<<4|unhex(b[i+2]), i, i+3)
 			i += 2
 		case b[i] == '%' && (i+1 == len(b) || i+2 == len(b) && isHex(b[i+1])):
 			return out
 		case plus && b[i] == '+':
-			out.add(' ', v.start[i], v.end[i])
+			out.add(' ', i, i+1)
 		default:
-			out.add(b[i], v.start[i], v.end[i])
+			out.add(b[i], i, i+1)
 		}
 	}
 	return out
@@ -361,11 +429,11 @@ func (v *view) jsonUnescape() *view {
 	if bytes.IndexByte(v.b, '\\') < 0 {
 		return v
 	}
-	out := &view{srcLen: v.srcLen}
+	out := &view{srcLen: v.srcLen, parent: v}
 	b := v.b
 	for i := 0; i < len(b); i++ {
 		if b[i] != '\\' {
-			out.add(b[i], v.start[i], v.end[i])
+			out.add(b[i], i, i+1)
 			continue
 		}
 		if i+1 == len(b) {
@@ -391,7 +459,7 @@ func (v *view) jsonUnescape() *view {
 				return out
 			}
 			if !ok {
-				out.add(b[i], v.start[i], v.end[i])
+				out.add(b[i], i, i+1)
 				continue
 			}
 			n := 6
@@ -413,15 +481,15 @@ func (v *view) jsonUnescape() *view {
 			}
 			var enc [utf8.UTFMax]byte
 			for _, c := range enc[:utf8.EncodeRune(enc[:], r)] {
-				out.add(c, v.start[i], v.end[i+n-1])
+				out.add(c, i, i+n)
 			}
 			i += n - 1
 			continue
 		default:
-			out.add(b[i], v.start[i], v.end[i])
+			out.add(b[i], i, i+1)
 			continue
 		}
-		out.add(c, v.start[i], v.end[i+1])
+		out.add(c, i, i+2)
 		i++
 	}
 	return out

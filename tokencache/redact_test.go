@@ -313,6 +313,7 @@ func TestSanitize(t *testing.T) {
 		{name: "cut after redaction", in: strings.Repeat("y", 195) + sec, max: 200, want: strings.Repeat("y", 195)},
 		{name: "cut never splits a mark", in: strings.Repeat("y", 185) + sec + "zzzzzzzzzz", max: 200, want: strings.Repeat("y", 185) + "(redacted)zzzzz"},
 		{name: "cut leaves a prefix", in: strings.Repeat("y", 190) + sec[:4] + "@" + sec[4:], max: 194, want: strings.Repeat("y", 188)},
+		{name: "escape's tail read as the secret's", in: "%0" + lowerHex(url.QueryEscape(sec[12:])), max: 200, want: "%0(redacted)"},
 		{name: "spliced control byte", in: "x Fz-pw\x01Kes y", max: 200, want: "x (redacted) y", secret: splice},
 		{name: "control byte inside", in: strings.Replace(sec, "<", "\x00", 1), max: 200, want: "(redacted)?(redacted)"},
 	}
