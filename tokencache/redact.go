@@ -43,6 +43,10 @@ const (
 	maxErrText = 300
 	// maxReason bounds an *Error's Reason.
 	maxReason = 200
+	// otherReadingLen is how much text is decoded from a byte inside an
+	// escape: enough for fragmentLen bytes through two decodings (a byte
+	// JSON-escaped, then each of the six percent-encoded, is 18 bytes).
+	otherReadingLen = 160
 )
 
 // redactor finds secrets in text. The zero value, and a redactor without
@@ -108,6 +112,13 @@ func sanitize(s string, max int, secrets []string) string {
 }
 
 func (r *redactor) sanitize(s string, max int) string {
+	// Only the start of a long text can be kept: the rest is dropped
+	// first, far enough from max that every secret in what is kept is
+	// whole or a fragment (of fragmentLen bytes or more, or a prefix at
+	// the end). This bounds the work on a large error body.
+	if limit := 16*max + 1024; len(s) > limit {
+		s = s[:limit]
+	}
 	s = r.redact(s)
 	b := []byte(s)
 	for i, c := range b {
@@ -205,18 +216,37 @@ func (r *redactor) ranges(s string) [][2]int {
 			marks[i] = true
 		}
 	}
-	raw := identityView(s)
-	pctPlus, pct, js := raw.percentDecode(true), raw.percentDecode(false), raw.jsonUnescape()
+	raw := identityView(s, 0, len(s))
+	views := applyChains(raw, 0)
 	searched := map[*view]bool{}
-	for _, v := range []*view{
-		raw, pctPlus, pct, js,
-		js.percentDecode(true), js.percentDecode(false),
-		pctPlus.jsonUnescape(), pct.jsonUnescape(),
-	} {
+	for _, v := range views {
 		// A decoding that changes nothing returns its input: search once.
 		if !searched[v] {
 			searched[v] = true
 			r.search(v, mark)
+		}
+	}
+	// The other readings of the text: from every byte inside an escape of
+	// some view ("%0F%2f%22": "F%2f%22" may be a secret's "F/\"" whose
+	// "F" follows a '%' of the text's). Decoding from there is searched
+	// for a find that starts there; finds that start later are in the
+	// views (decodings from a later byte inside an escape are tried too).
+	inside := make([]bool, len(s))
+	escaped := false
+	for v := range searched {
+		for i := range v.b {
+			for k := v.start[i] + 1; k < v.end[i]; k++ {
+				inside[k], escaped = true, true
+			}
+		}
+	}
+	for k := 0; escaped && k < len(s); k++ {
+		if !inside[k] {
+			continue
+		}
+		end := min(len(s), k+otherReadingLen)
+		for _, w := range applyChains(identityView(s[k:end], k, len(s)), fragmentLen) {
+			r.searchAtStart(w, end == len(s), mark)
 		}
 	}
 	if marks == nil {
@@ -264,60 +294,41 @@ func (r *redactor) search(v *view, mark func(from, to int)) {
 			mark(v.start[len(b)-p], v.srcLen)
 		}
 	}
-	r.searchEscapeTails(v, mark)
 }
 
-// searchEscapeTails handles the other reading of an escape's last bytes:
-// in "%2F%2f%22", the first "2F" may be a secret's own characters (its
-// '%' being the text's), followed by the decoding of the rest. For every
-// escape in v, each proper tail of its text in the parent view, followed
-// by what v decodes after the escape, is checked as a window, a whole
-// short secret and a prefix at the end. Longer matches need no more: the
-// windows starting after the escape are in v itself.
-func (r *redactor) searchEscapeTails(v *view, mark func(from, to int)) {
-	p := v.parent
-	if p == nil {
+// searchAtStart marks a fragment, a whole needle or (when w reaches the
+// end of the text) a needle's prefix that starts at the first byte of w.
+func (r *redactor) searchAtStart(w *view, reachesEnd bool, mark func(from, to int)) {
+	b := w.b
+	if len(b) == 0 {
 		return
 	}
-	var c [fragmentLen]byte
-	for i := 0; i < len(v.b); i++ {
-		if v.escStart[i] < 0 || i > 0 && v.escStart[i-1] == v.escStart[i] {
-			continue
-		}
-		next := i + 1
-		for next < len(v.b) && v.escStart[next] == v.escStart[i] {
-			next++
-		}
-		for k := v.escStart[i] + 1; k < v.escEnd[i]; k++ {
-			// c = parent bytes [k, escEnd) + v.b[next:], up to fragmentLen.
-			tail := p.b[k:v.escEnd[i]]
-			n := copy(c[:], tail)
-			m := copy(c[n:], v.b[next:])
-			cb := c[:n+m]
-			// srcEnd is where the text of cb[:l] ends.
-			srcEnd := func(l int) int {
-				if l <= n {
-					return p.end[k+l-1]
-				}
-				return v.end[next+l-n-1]
-			}
-			from := p.start[k]
-			if len(cb) == fragmentLen {
-				if _, ok := r.grams[binary.LittleEndian.Uint64(cb)]; ok {
-					mark(from, srcEnd(fragmentLen))
-				}
-			}
-			atEnd := next+m == len(v.b)
-			for _, nd := range r.needles {
-				switch {
-				case len(nd) <= len(cb) && bytes.Equal(cb[:len(nd)], nd):
-					mark(from, srcEnd(len(nd)))
-				case atEnd && len(cb) >= minTailLen && len(cb) < len(nd) && bytes.HasPrefix(nd, cb):
-					mark(from, v.srcLen)
-				}
-			}
+	if len(b) >= fragmentLen {
+		if _, ok := r.grams[binary.LittleEndian.Uint64(b)]; ok {
+			mark(w.start[0], w.end[fragmentLen-1])
 		}
 	}
+	for _, n := range r.needles {
+		switch {
+		case bytes.HasPrefix(b, n):
+			mark(w.start[0], w.end[len(n)-1])
+		case reachesEnd && len(b) >= minTailLen && len(b) < len(n) && bytes.HasPrefix(n, b):
+			mark(w.start[0], w.srcLen)
+		}
+	}
+}
+
+// applyChains returns v and the decodings of it that a server's echo can
+// need: percent (with and without '+' as space), JSON, and both orders of
+// the two.
+// With limit > 0 each decoding stops after limit bytes (the first of two
+// after 6*limit: a JSON escape is at most six bytes a byte).
+func applyChains(v *view, limit int) []*view {
+	first := 6 * limit
+	pp, po, js := v.percentDecode(true, first), v.percentDecode(false, first), v.jsonUnescape(first)
+	return []*view{v, pp, po, js,
+		js.percentDecode(true, limit), js.percentDecode(false, limit),
+		pp.jsonUnescape(limit), po.jsonUnescape(limit)}
 }
 
 // prefixFunction is the KMP failure function of n.
@@ -360,52 +371,51 @@ func tailPrefix(b, n []byte, pi []int) int {
 }
 
 // view is a decoding of a text: byte i of b came from text bytes
-// [start[i], end[i]). srcLen is the length of the text. A view decoded
-// from another keeps it as parent, and escStart[i], escEnd[i] are the
-// parent bytes of the escape that byte i was decoded from (-1 for a byte
-// copied as it is).
+// [start[i], end[i]). srcLen is the length of the whole text.
 type view struct {
-	b                []byte
-	start, end       []int
-	srcLen           int
-	parent           *view
-	escStart, escEnd []int
+	b          []byte
+	start, end []int
+	srcLen     int
+	parent     *view
 }
 
-func identityView(s string) *view {
-	v := &view{b: []byte(s), start: make([]int, len(s)), end: make([]int, len(s)), srcLen: len(s)}
+// identityView is the part s of a text of srcLen bytes that starts at off.
+func identityView(s string, off, srcLen int) *view {
+	v := &view{b: []byte(s), start: make([]int, len(s)), end: make([]int, len(s)), srcLen: srcLen}
 	for i := range v.b {
-		v.start[i], v.end[i] = i, i+1
+		v.start[i], v.end[i] = off+i, off+i+1
 	}
 	return v
 }
 
-// add appends c, decoded from the parent's bytes [pFrom, pTo): an escape
-// when they are more than one byte.
-func (v *view) add(c byte, pFrom, pTo int) {
-	p := v.parent
-	v.b = append(v.b, c)
-	v.start = append(v.start, p.start[pFrom])
-	v.end = append(v.end, p.end[pTo-1])
-	if pTo-pFrom > 1 {
-		v.escStart = append(v.escStart, pFrom)
-		v.escEnd = append(v.escEnd, pTo)
-	} else {
-		v.escStart = append(v.escStart, -1)
-		v.escEnd = append(v.escEnd, -1)
+// newView returns an empty view to decode parent into, for up to limit
+// bytes when limit > 0.
+func newView(parent *view, limit int) *view {
+	n := len(parent.b)
+	if limit > 0 && limit < n {
+		n = limit + utf8.UTFMax
 	}
+	return &view{b: make([]byte, 0, n), start: make([]int, 0, n), end: make([]int, 0, n), srcLen: parent.srcLen, parent: parent}
 }
 
-// percentDecode decodes %XX (either case) and, with plus, '+' as a space.
+// add appends c, decoded from the parent's bytes [pFrom, pTo).
+func (v *view) add(c byte, pFrom, pTo int) {
+	v.b = append(v.b, c)
+	v.start = append(v.start, v.parent.start[pFrom])
+	v.end = append(v.end, v.parent.end[pTo-1])
+}
+
+// percentDecode decodes %XX (either case) and, with plus, '+' as a space,
+// up to limit bytes when limit > 0.
 // An incomplete escape at the end is dropped. A text without '%' (and
 // '+') is its own decoding: v itself is returned.
-func (v *view) percentDecode(plus bool) *view {
+func (v *view) percentDecode(plus bool, limit int) *view {
 	if bytes.IndexByte(v.b, '%') < 0 && (!plus || bytes.IndexByte(v.b, '+') < 0) {
 		return v
 	}
-	out := &view{srcLen: v.srcLen, parent: v}
+	out := newView(v, limit)
 	b := v.b
-	for i := 0; i < len(b); i++ {
+	for i := 0; i < len(b) && (limit <= 0 || len(out.b) < limit); i++ {
 		switch {
 		case b[i] == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]):
 			out.add(unhex(b[i+1])<<4|unhex(b[i+2]), i, i+3)
@@ -421,17 +431,18 @@ func (v *view) percentDecode(plus bool) *view {
 	return out
 }
 
-// jsonUnescape decodes the escapes of a JSON string: \" \\ \/ \b \f \n \r
+// jsonUnescape decodes (up to limit bytes when limit > 0) the escapes of
+// a JSON string: \" \\ \/ \b \f \n \r
 // \t and \uXXXX (either case, surrogate pairs joined; a lone surrogate
 // becomes U+FFFD as in encoding/json). An incomplete escape at the end is
 // dropped. A text without a backslash is returned as it is.
-func (v *view) jsonUnescape() *view {
+func (v *view) jsonUnescape(limit int) *view {
 	if bytes.IndexByte(v.b, '\\') < 0 {
 		return v
 	}
-	out := &view{srcLen: v.srcLen, parent: v}
+	out := newView(v, limit)
 	b := v.b
-	for i := 0; i < len(b); i++ {
+	for i := 0; i < len(b) && (limit <= 0 || len(out.b) < limit); i++ {
 		if b[i] != '\\' {
 			out.add(b[i], i, i+1)
 			continue

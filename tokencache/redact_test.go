@@ -314,6 +314,8 @@ func TestSanitize(t *testing.T) {
 		{name: "cut never splits a mark", in: strings.Repeat("y", 185) + sec + "zzzzzzzzzz", max: 200, want: strings.Repeat("y", 185) + "(redacted)zzzzz"},
 		{name: "cut leaves a prefix", in: strings.Repeat("y", 190) + sec[:4] + "@" + sec[4:], max: 194, want: strings.Repeat("y", 188)},
 		{name: "escape's tail read as the secret's", in: "%0" + lowerHex(url.QueryEscape(sec[12:])), max: 200, want: "%0(redacted)"},
+		{name: "JSON escape's tail starts another", in: `\\u004Bestrel\u002B`, max: 200, want: `\(redacted)`},
+		{name: "escape's tail read through two decodings", in: "%0" + url.PathEscape(jsonText(sec[11:])), max: 200, want: "%0(redacted)"},
 		{name: "spliced control byte", in: "x Fz-pw\x01Kes y", max: 200, want: "x (redacted) y", secret: splice},
 		{name: "control byte inside", in: strings.Replace(sec, "<", "\x00", 1), max: 200, want: "(redacted)?(redacted)"},
 	}
