@@ -21,8 +21,10 @@ import (
 // decoded views (percent-decoding with and without '+' as space, JSON
 // string unescaping, and both orders of the two), each of which remembers
 // which bytes of the text every decoded byte came from. A secret found in a
-// view is redacted in the text. Base64 is not decoded: the exact strings
-// this client can send are searched for instead.
+// view is redacted in the text. Because a byte inside an escape may also
+// be read as the start of a secret ("%0F%2f": an "F", then "/"), decoding
+// is also tried from every such byte. Base64 is not decoded: the exact
+// strings this client can send are searched for instead.
 //
 // Besides whole secrets, two kinds of fragment are redacted: any run of
 // fragmentLen bytes of a secret, wherever it is (a server that cuts or
