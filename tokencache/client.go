@@ -71,8 +71,13 @@ func (c *Client) Fetch(ctx context.Context, g Grant, refreshToken string, now ti
 		form.Set("client_secret", g.ClientSecret)
 	}
 
+	// Every text that goes into an error is scrubbed of the secrets sent.
+	scrub := func(e *Error) (*Token, error) {
+		newRedactor(requestSecrets(g, refreshToken)...).scrub(e)
+		return nil, e
+	}
 	fail := func(class Class, status int, reason string, err error) (*Token, error) {
-		return nil, &Error{Class: class, GrantType: grantType, StatusCode: status, Reason: reason, Err: err}
+		return scrub(&Error{Class: class, GrantType: grantType, StatusCode: status, Reason: reason, Err: err})
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.TokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -111,13 +116,11 @@ func (c *Client) Fetch(ctx context.Context, g Grant, refreshToken string, now ti
 		e := &Error{Class: ClassRejected, GrantType: grantType, StatusCode: resp.StatusCode}
 		var er errorResponse
 		if json.Unmarshal(body, &er) == nil && er.Error != "" {
-			secrets := append(g.secrets(), refreshToken)
-			e.Code = sanitize(er.Error, 64, secrets)
-			e.Description = sanitize(er.ErrorDescription, 200, secrets)
+			e.Code, e.Description = er.Error, er.ErrorDescription
 		} else {
 			e.Reason = "token endpoint refused the request without an OAuth error body"
 		}
-		return nil, e
+		return scrub(e)
 	}
 	return fail(ClassTransient, resp.StatusCode, "unexpected status", nil)
 }

@@ -31,8 +31,10 @@ func (c Class) String() string {
 }
 
 // Error is a failed token request. It never contains a secret or a token:
-// the server's error_description is reduced to printable ASCII, shortened,
-// and scrubbed of the grant's secrets before it is kept.
+// every text in it (the server's error and error_description, the reason,
+// the transport error's text) is reduced to printable ASCII, shortened, and
+// scrubbed of the request's secrets, raw or encoded (see redactor), before
+// it is kept.
 type Error struct {
 	Class Class
 	// GrantType is the grant_type that was sent: "password" or "refresh_token".
@@ -47,7 +49,8 @@ type Error struct {
 	// Reason says what went wrong when there is no OAuth error code
 	// ("connection failed", "response is not JSON", ...).
 	Reason string
-	// Err is the underlying transport error, if any (its URL is stripped).
+	// Err is the underlying transport error, if any (its URL is stripped;
+	// its text is sanitised, the original stays reachable with errors.As).
 	Err error
 }
 
@@ -118,30 +121,3 @@ func (e *NoTokenError) Permanent() bool { return e.Last != nil && e.Last.Permane
 
 // ErrClosed is the cause of a NoTokenError from a closed Source.
 var ErrClosed = errors.New("token source closed")
-
-// sanitize makes server-provided text safe to log: printable ASCII only, at
-// most max bytes, with every secret replaced by "(redacted)". Secrets are
-// removed both before and after other bytes become '?', so that a server
-// cannot rebuild a secret by splicing control characters into it.
-func sanitize(s string, max int, secrets []string) string {
-	redact := func(s string) string {
-		for _, sec := range secrets {
-			if sec != "" {
-				s = strings.ReplaceAll(s, sec, "(redacted)")
-			}
-		}
-		return s
-	}
-	s = redact(s)
-	b := []byte(s)
-	for i, c := range b {
-		if c < 0x20 || c >= 0x7f {
-			b[i] = '?'
-		}
-	}
-	s = redact(string(b))
-	if len(s) > max {
-		s = s[:max]
-	}
-	return s
-}

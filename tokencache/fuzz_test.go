@@ -3,6 +3,7 @@ package tokencache
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,15 +19,37 @@ import (
 // cannot be a coincidence, and carry the punctuation real secrets have. The
 // seed corpus echoes them in error bodies, so the mutator starts from
 // responses that contain them.
+//
+// Each holds characters whose encodings differ from the raw value (space,
+// '+', '&', '=', '%', '/', '"', '\', '<', '>', non-ASCII), so that the
+// checks below see form, path, JSON and base64 forms that are not the raw
+// value. They start with the secrets of earlier versions of this target,
+// which the committed corpus holds: those now are fragments to redact.
 const (
-	fuzzPassword     = "Fz-pw?Kestrel#4471"
-	fuzzClientSecret = "Fz-cs/Osprey+9038="
-	fuzzRefreshToken = "fz-rt-Heron-5521"
+	fuzzPassword     = `Fz-pw?Kestrel#4471 &=%2F/"\<é>`
+	fuzzClientSecret = `Fz-cs/Osprey+9038= %&"\<é`
+	fuzzRefreshToken = `fz-rt-Heron-5521/+= "&é`
 	fuzzClientID     = "legacy-fuzz"
 	// fuzzMaxErrorLen bounds the text of a token request error: it goes
 	// into logs and HTTP error values, so a server must not be able to
 	// make it arbitrarily long.
 	fuzzMaxErrorLen = 600
+)
+
+// fuzzLeaks finds any encoded form, fragment or trailing prefix of the
+// password and client secret, and of the HTTP Basic credentials, in a
+// text; fuzzLeaksRefresh those of the refresh token too, for a request
+// that sent it (a password grant cannot know it).
+var (
+	fuzzLeaks = newLeakChecker(map[string]string{
+		"password":      fuzzPassword,
+		"client secret": fuzzClientSecret,
+	}, fuzzClientID, fuzzClientSecret)
+	fuzzLeaksRefresh = newLeakChecker(map[string]string{
+		"password":      fuzzPassword,
+		"client secret": fuzzClientSecret,
+		"refresh token": fuzzRefreshToken,
+	}, fuzzClientID, fuzzClientSecret)
 )
 
 // fuzzNow is the issue time given to every fetch; a fixed wall time keeps
@@ -124,6 +147,28 @@ func FuzzParseToken(f *testing.F) {
 	f.Add(200, false, []byte(`{"access_token":"eyJhbGciOiJSUzI1NiJ9.e30.c2ln","expires_in":1200,"token_type":"Bearer","refresh_token":"E1B2C3","scope":"directorymanager.api groupid_identity offline_access openid profile"}`))
 	f.Add(400, false, []byte(`{"error":"invalid_grant","error_description":"bad password `+fuzzPassword+` for client `+fuzzClientSecret+`"}`))
 	f.Add(400, true, []byte(`{"error":"invalid_grant","error_description":"refresh token `+fuzzRefreshToken+` unknown"}`))
+	// Echoes of the request in the encodings a server may use.
+	form := url.Values{"grant_type": {"password"}, "username": {"svc-fuzz"}, "password": {fuzzPassword},
+		"client_id": {fuzzClientID}, "client_secret": {fuzzClientSecret}, "identity_store_id": {"2"}}
+	body := form.Encode()
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(fuzzClientID)+":"+url.QueryEscape(fuzzClientSecret)))
+	for _, echo := range []string{
+		body,
+		lowerHex(body),
+		strings.ReplaceAll(body, "+", "%20"),
+		jsonString(body, true),
+		url.PathEscape(fuzzPassword) + " " + url.PathEscape(fuzzClientSecret),
+		jsonEscapeAll(fuzzPassword) + " " + jsonString(fuzzClientSecret, true),
+		basic,
+		url.QueryEscape(fuzzRefreshToken) + " " + jsonString(fuzzRefreshToken, false),
+		body[:len(body)/2],
+	} {
+		desc, _ := json.Marshal(map[string]string{"error": "invalid_request", "error_description": "could not parse: " + echo})
+		f.Add(400, false, desc)
+		f.Add(400, true, append(desc, ' ')) // odd length: HTTP Basic
+		code, _ := json.Marshal(map[string]string{"error": echo})
+		f.Add(401, false, code)
+	}
 
 	f.Fuzz(func(t *testing.T, rawStatus int, refresh bool, body []byte) {
 		status := fuzzStatus(rawStatus)
@@ -193,9 +238,13 @@ func FuzzParseToken(f *testing.F) {
 			t.Fatalf("Fetch error is %T, want *Error", err)
 		}
 		fuzzCheckText(t, "Fetch error", err.Error())
-		// The refresh token sent is a credential too.
-		if refresh && strings.Contains(err.Error(), fuzzRefreshToken) {
-			t.Fatal("Fetch error contains the refresh token that was sent")
+		// Every field, as a whole: no secret prefix at its end either.
+		leaks := fuzzLeaks
+		if refresh {
+			leaks = fuzzLeaksRefresh
+		}
+		if w := leaks.leakFields(err); w != "" {
+			t.Fatalf("Fetch error leaks the %s", w)
 		}
 		if len(e.Code) > 64 || len(e.Description) > 200 {
 			t.Fatalf("error code (%d bytes) or description (%d bytes) not shortened", len(e.Code), len(e.Description))
@@ -325,11 +374,41 @@ func fuzzCheckText(t *testing.T, what, s string) {
 			t.Fatalf("%s has byte %#02x at %d: %q", what, c, i, s)
 		}
 	}
-	// The message is not printed: it would show the secret it leaks.
-	if strings.Contains(s, fuzzPassword) {
-		t.Fatalf("%s contains the password", what)
+	// The message is not printed: it would show the secret it leaks. The
+	// refresh token sent is a credential too; so is every encoding of a
+	// secret the request carried or a server could echo.
+	if w := fuzzLeaks.leak(s, false); w != "" {
+		t.Fatalf("%s contains the %s", what, w)
 	}
-	if strings.Contains(s, fuzzClientSecret) {
-		t.Fatalf("%s contains the client secret", what)
+}
+
+// FuzzSanitize feeds arbitrary text to sanitize with the fuzz secrets and
+// checks the result: printable ASCII, at most max bytes, and no form of any
+// secret (nor a fragment, nor a prefix at the end).
+func FuzzSanitize(f *testing.F) {
+	secrets := requestSecrets(Grant{Password: fuzzPassword, ClientID: fuzzClientID, ClientSecret: fuzzClientSecret}, fuzzRefreshToken)
+	for _, sec := range []string{fuzzPassword, fuzzClientSecret, fuzzRefreshToken} {
+		for _, form := range secretForms(sec) {
+			f.Add("x="+form+"&y=1", uint8(200))
+			f.Add("could not parse: "+form[:len(form)*2/3], uint8(64))
+		}
 	}
+	for _, form := range basicForms(fuzzClientID, fuzzClientSecret) {
+		f.Add("Authorization: Basic "+form, uint8(40))
+	}
+	f.Add("Fz-pw\x01Kestrel#4471 \\u0026=%2f", uint8(30))
+	f.Fuzz(func(t *testing.T, s string, max uint8) {
+		out := sanitize(s, int(max), secrets)
+		if len(out) > int(max) {
+			t.Fatalf("%d bytes out, max %d", len(out), max)
+		}
+		for i := 0; i < len(out); i++ {
+			if c := out[i]; c < 0x20 || c > 0x7e {
+				t.Fatalf("byte %#02x at %d", c, i)
+			}
+		}
+		if w := fuzzLeaksRefresh.leak(out, true); w != "" {
+			t.Fatalf("sanitized text contains the %s", w)
+		}
+	})
 }

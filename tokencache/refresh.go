@@ -124,27 +124,39 @@ func (s *Source) record(tok *Token, req sent, err *Error) {
 // policy's fetchFunc) and measures it.
 func (s *Source) fetch(ctx context.Context, g Grant, refreshToken string) (*Token, time.Duration, *Error) {
 	start := s.clock.Now()
-	tok, err := fetchSafely(ctx, s.opts.Client, g, refreshToken, start)
+	// The tokens held are credentials too: a failure must not quote them.
+	var held []string
+	for _, t := range []*Token{s.cur.Load(), s.last.Load()} {
+		if t != nil {
+			held = append(held, t.AccessToken, t.RefreshToken)
+		}
+	}
+	tok, err := fetchSafely(ctx, s.opts.Client, g, refreshToken, start, held...)
 	return tok, s.clock.Now().Sub(start), err
 }
 
 // fetchSafely calls c.Fetch, turning a panic or an error that is not an
 // *Error into a transient *Error, so that the refresh goroutine survives.
-func fetchSafely(ctx context.Context, c *Client, g Grant, refreshToken string, now time.Time) (*Token, *Error) {
+// The *Error returned is a copy scrubbed of the request's secrets and of
+// held (the tokens the caller holds). A panic's value is not quoted (it
+// could hold anything, a secret included): only its type is named.
+func fetchSafely(ctx context.Context, c *Client, g Grant, refreshToken string, now time.Time, held ...string) (*Token, *Error) {
 	grantType := grantTypeOf(refreshToken)
 	var tok *Token
 	var err error
 	if r := recovered(func() { tok, err = c.Fetch(ctx, g, refreshToken, now) }); r != nil {
-		return nil, &Error{Class: ClassTransient, GrantType: grantType, Reason: fmt.Sprintf("internal error: %v", r)}
+		return nil, &Error{Class: ClassTransient, GrantType: grantType, Reason: fmt.Sprintf("internal error (panic with a %T)", r)}
 	}
 	if err == nil {
 		return tok, nil
 	}
 	var e *Error
 	if !errors.As(err, &e) {
-		e = &Error{Class: ClassTransient, GrantType: grantType, Reason: "unexpected error"}
+		return nil, &Error{Class: ClassTransient, GrantType: grantType, Reason: "unexpected error"}
 	}
-	return nil, e
+	cp := *e
+	newRedactor(append(requestSecrets(g, refreshToken), held...)...).scrub(&cp)
+	return nil, &cp
 }
 
 // recovered runs f and returns the value it panicked with, or nil.
