@@ -454,6 +454,9 @@ func TestSlowBodiesHoldOneChunkEach(t *testing.T) {
 	const n = 300
 	h := provisioned(t, nil)
 	release := make(chan struct{})
+	var releaseOnce sync.Once
+	releaseAll := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(releaseAll) // a failed test leaves no request stalled
 	var got sync.WaitGroup
 	got.Add(n)
 	var peak atomic.Int64
@@ -520,7 +523,7 @@ func TestSlowBodiesHoldOneChunkEach(t *testing.T) {
 		t.Errorf("heap in use grew by %d bytes, want at most %d", grew, n*40<<10)
 	}
 
-	close(release)
+	releaseAll()
 	allDone := make(chan struct{})
 	go func() { all.Wait(); close(allDone) }()
 	within(t, 10*time.Second, "every request ending", allDone)
@@ -547,6 +550,9 @@ func TestReplayMemoryCap(t *testing.T) {
 	t.Cleanup(func() { replayMemoryLimit = old })
 
 	release := make(chan struct{})
+	var releaseOnce sync.Once
+	releaseAll := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(releaseAll) // a failed test leaves no request stalled
 	stalled := newTrickle("x", true, release)
 	sr := httptest.NewRequest("POST", "/GroupIDDataService/api/IdentityStores/2/Users", stalled)
 	sr.ContentLength = 1 << 20
@@ -584,7 +590,7 @@ func TestReplayMemoryCap(t *testing.T) {
 		t.Fatalf("bodiless: client got %d (err %v) after %d calls", w.Code, err, next.calls)
 	}
 
-	close(release)
+	releaseAll()
 	within(t, 10*time.Second, "the stalled request ending", stalledDone)
 	if stalledCode != 200 {
 		t.Fatalf("stalled request: %d", stalledCode)
