@@ -96,8 +96,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			size, err := humanize.ParseBytes(d.Val())
-			if err != nil || size > 1<<40 {
+			if err != nil {
 				return d.Errf("groupid_auth: max_replay_body: invalid size")
+			}
+			if size > MaxReplayBodyLimit {
+				return d.Errf("groupid_auth: max_replay_body: must be at most 16MiB")
 			}
 			h.MaxReplayBody = int64(size)
 			if d.NextArg() {

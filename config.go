@@ -121,6 +121,8 @@ func (h *Handler) validateLimits() error {
 		return errors.New("dial_timeout: must not exceed timeout")
 	case h.MaxReplayBody < 0:
 		return errors.New("max_replay_body: must not be negative")
+	case h.MaxReplayBody > MaxReplayBodyLimit:
+		return errors.New("max_replay_body: must be at most 16MiB")
 	}
 	return nil
 }

@@ -144,9 +144,13 @@ type Handler struct {
 	ReplayOn401 *bool `json:"replay_on_401,omitempty"`
 
 	// MaxReplayBody is the largest request body, in bytes, kept in memory
-	// so that the request can be replayed after a 401. A larger body
-	// streams through unkept: its 401 goes to the client and the next
-	// request uses the fresh token. Default: 1048576 (1 MiB).
+	// so that the request can be replayed after a 401. The body is kept as
+	// it streams to the upstream, in 16 KiB chunks, so memory grows with
+	// the bytes received, never with the announced Content-Length. A larger
+	// body streams through unkept: its 401 goes to the client and the next
+	// request uses the fresh token. So does a body that would take the
+	// process past MaxReplayMemory (64 MiB for all requests at once). At
+	// most 16777216 (16 MiB). Default: 1048576 (1 MiB).
 	MaxReplayBody int64 `json:"max_replay_body,omitempty"`
 
 	logger *zap.Logger

@@ -1,8 +1,6 @@
 package groupidauth
 
 import (
-	"bytes"
-	"io"
 	"net/http"
 	"sync"
 
@@ -15,16 +13,17 @@ import (
 // rejects a token that was valid for us (revoked early, e.g. after a signing
 // key rotation), the token is dropped if it is still the current one, a
 // fresh one is fetched (single-flight in the source), and the request is
-// sent once more if its body was buffered within MaxReplayBody. The second
-// answer goes to the client whatever it is: one replay, never a loop.
+// sent once more if its body was kept (see replayBody: within MaxReplayBody
+// and the process-wide MaxReplayMemory). The second answer goes to the
+// client whatever it is: one replay, never a loop.
 func (h *Handler) serveWithReplay(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, tok *tokencache.Token) error {
-	body, replayable, err := bufferBody(r, h.MaxReplayBody)
-	if err != nil {
-		return caddyhttp.Error(http.StatusBadRequest, err)
+	body, armed := recordBody(r, h.MaxReplayBody)
+	if body != nil {
+		defer body.finish()
 	}
 	rw := writerPool.Get().(*replayWriter)
-	rw.reset(w, replayable)
-	err = next.ServeHTTP(rw, r)
+	rw.reset(w, armed, body)
+	err := next.ServeHTTP(rw, r)
 	status, intercepted := rw.status, rw.intercepted
 	if intercepted {
 		rw.restoreHeader()
@@ -47,56 +46,23 @@ func (h *Handler) serveWithReplay(w http.ResponseWriter, r *http.Request, next c
 	}
 	r.Header["Authorization"] = []string{fresh.AuthorizationHeader()}
 	if body != nil {
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Body = body.replay()
 	} else {
 		r.Body = http.NoBody
 	}
 	return next.ServeHTTP(w, r)
 }
 
-// bufferBody reads r's body into memory if it fits in max bytes, so that the
-// request can be sent again. A larger body is streamed as before (the part
-// already read is put back in front) and the request is not replayable.
-// A request without a body (Caddy wraps even an empty one, so the length
-// and transfer encoding tell) costs nothing.
-func bufferBody(r *http.Request, max int64) (body []byte, replayable bool, err error) {
-	if r.Body == nil || r.Body == http.NoBody || (r.ContentLength == 0 && len(r.TransferEncoding) == 0) {
-		return nil, true, nil
-	}
-	if r.ContentLength > max {
-		return nil, false, nil
-	}
-	if r.ContentLength > 0 {
-		body = make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(r.Body, body); err != nil {
-			return nil, false, err
-		}
-	} else {
-		buf := bytes.NewBuffer(make([]byte, 0, 512))
-		if _, err := buf.ReadFrom(io.LimitReader(r.Body, max+1)); err != nil {
-			return nil, false, err
-		}
-		if int64(buf.Len()) > max {
-			r.Body = struct {
-				io.Reader
-				io.Closer
-			}{io.MultiReader(bytes.NewReader(buf.Bytes()), r.Body), r.Body}
-			return nil, false, nil
-		}
-		body = buf.Bytes()
-	}
-	_ = r.Body.Close()
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	return body, true, nil
-}
-
 var writerPool = sync.Pool{New: func() any { return new(replayWriter) }}
 
 // replayWriter passes a response through, except that when armed it holds
-// back a 401 (status, headers and body) so the request can be replayed.
+// back a 401 (status, headers and body) so the request can be replayed:
+// always for a request without a body, and for one with a body if the body
+// is still being kept when the 401 comes (replayBody.hold).
 // It is pooled: a request costs no allocation for it.
 type replayWriter struct {
 	http.ResponseWriter
+	body        *replayBody // nil for a request without a body
 	armed       bool
 	intercepted bool
 	wrote       bool
@@ -117,8 +83,8 @@ type savedHeader struct {
 }
 
 // reset prepares a pooled writer for w and snapshots w's headers.
-func (rw *replayWriter) reset(w http.ResponseWriter, armed bool) {
-	rw.ResponseWriter, rw.armed = w, armed
+func (rw *replayWriter) reset(w http.ResponseWriter, armed bool, body *replayBody) {
+	rw.ResponseWriter, rw.armed, rw.body = w, armed, body
 	rw.intercepted, rw.wrote, rw.status = false, false, 0
 	hdr := w.Header()
 	if len(hdr) == 0 {
@@ -165,7 +131,7 @@ func (rw *replayWriter) restoreHeader() {
 
 // release drops every reference before the writer goes back to the pool.
 func (rw *replayWriter) release() {
-	rw.ResponseWriter, rw.overflow = nil, nil
+	rw.ResponseWriter, rw.overflow, rw.body = nil, nil, nil
 	clear(rw.saved[:rw.nSaved])
 	rw.nSaved = 0
 }
@@ -179,7 +145,7 @@ func (rw *replayWriter) WriteHeader(code int) {
 		return
 	}
 	rw.status = code
-	if code == http.StatusUnauthorized && rw.armed {
+	if code == http.StatusUnauthorized && rw.armed && (rw.body == nil || rw.body.hold()) {
 		rw.intercepted = true
 		return
 	}
