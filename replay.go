@@ -14,8 +14,11 @@ import (
 // key rotation), the token is dropped if it is still the current one, a
 // fresh one is fetched (single-flight in the source), and the request is
 // sent once more if its body was kept (see replayBody: within MaxReplayBody
-// and the process-wide MaxReplayMemory). The second answer goes to the
-// client whatever it is: one replay, never a loop.
+// and the process-wide MaxReplayMemory). The replay happens only if the
+// token the request carried is no longer served once the 401 has been
+// taken into account: past the drop budget (tokencache.MaxInvalidations a
+// minute) the token stays and the 401 goes to the client. The second
+// answer goes to the client whatever it is: one replay, never a loop.
 func (h *Handler) serveWithReplay(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, tok *tokencache.Token) error {
 	body, armed := recordBody(r, h.MaxReplayBody)
 	if body != nil {
@@ -23,6 +26,7 @@ func (h *Handler) serveWithReplay(w http.ResponseWriter, r *http.Request, next c
 	}
 	rw := writerPool.Get().(*replayWriter)
 	rw.reset(w, armed, body)
+	rw.src, rw.tok = h.cred.src, tok
 	err := next.ServeHTTP(rw, r)
 	status, intercepted := rw.status, rw.intercepted
 	if intercepted {
@@ -34,7 +38,6 @@ func (h *Handler) serveWithReplay(w http.ResponseWriter, r *http.Request, next c
 	if status != http.StatusUnauthorized {
 		return err
 	}
-	h.cred.src.Invalidate(tok)
 	if !intercepted {
 		h.cred.counters.unauthorizedPassed.Add(1)
 		return err
@@ -63,6 +66,8 @@ var writerPool = sync.Pool{New: func() any { return new(replayWriter) }}
 type replayWriter struct {
 	http.ResponseWriter
 	body        *replayBody // nil for a request without a body
+	src         *tokencache.Source
+	tok         *tokencache.Token // the token the request carries
 	armed       bool
 	intercepted bool
 	wrote       bool
@@ -132,6 +137,7 @@ func (rw *replayWriter) restoreHeader() {
 // release drops every reference before the writer goes back to the pool.
 func (rw *replayWriter) release() {
 	rw.ResponseWriter, rw.overflow, rw.body = nil, nil, nil
+	rw.src, rw.tok = nil, nil
 	clear(rw.saved[:rw.nSaved])
 	rw.nSaved = 0
 }
@@ -145,12 +151,21 @@ func (rw *replayWriter) WriteHeader(code int) {
 		return
 	}
 	rw.status = code
-	if code == http.StatusUnauthorized && rw.armed && (rw.body == nil || rw.body.hold()) {
+	if code == http.StatusUnauthorized && rw.dropToken() && rw.armed && (rw.body == nil || rw.body.hold()) {
 		rw.intercepted = true
 		return
 	}
 	rw.wrote = true
 	rw.ResponseWriter.WriteHeader(code)
+}
+
+// dropToken takes the upstream's 401 as a revocation of the request's
+// token: it drops the token if it is still served and the drop budget
+// allows, and reports whether the token is no longer served (dropped now,
+// by another request, or replaced), which is when a replay can help.
+func (rw *replayWriter) dropToken() bool {
+	rw.src.Invalidate(rw.tok)
+	return rw.src.Serving() != rw.tok
 }
 
 func (rw *replayWriter) Write(b []byte) (int, error) {

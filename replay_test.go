@@ -20,6 +20,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/tokencache"
 )
 
 // flaky401 answers 401 (with a challenge header and a body) to its first
@@ -294,12 +295,14 @@ func provisioned(t *testing.T, mod func(*Handler)) *Handler {
 // (then the rest comes from the original); the first pass's body is dead
 // once the 401 is held back, the replay's once the handler returned.
 func TestReplayBodyByteForByte(t *testing.T) {
-	h := provisioned(t, nil)
 	for _, size := range []int{1, 100, 5*replayChunkSize + 7} {
 		for _, chunked := range []bool{false, true} {
 			for _, firstRead := range []int{-1, 0, 100} {
 				name := fmt.Sprintf("%d bytes, chunked %v, upstream reads %d", size, chunked, firstRead)
 				t.Run(name, func(t *testing.T) {
+					// A handler each: every case spends one of the
+					// credential's token drops (three a minute).
+					h := provisioned(t, nil)
 					want := pattern(size)
 					r := httptest.NewRequest("POST", "/GroupIDDataService/api/IdentityStores/2/Users", bytes.NewReader(want))
 					if chunked {
@@ -378,9 +381,9 @@ func TestAnnouncedTerabyteAllocatesNothing(t *testing.T) {
 		{"1TiB announced then stalls, max_replay_body forced to 1TiB", 1 << 40, 1 << 40, true},
 	}
 	const sent = "hello"
-	h := provisioned(t, nil)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			h := provisioned(t, nil) // each case spends one of three token drops a minute
 			h.MaxReplayBody = tc.max
 			t.Cleanup(func() { h.MaxReplayBody = DefaultMaxReplayBody })
 			body := newTrickle(sent, tc.block, nil)
@@ -692,8 +695,8 @@ func TestReplayThroughRealTransport(t *testing.T) {
 		proxy.ServeHTTP(w, r)
 		return nil
 	})
-	h := provisioned(t, nil)
 	for i := range 5 {
+		h := provisioned(t, nil) // each round spends one of three token drops a minute
 		calls.Store(0)
 		r := httptest.NewRequest("POST", "/GroupIDDataService/api/IdentityStores/2/Users", bytes.NewReader(want))
 		w, err := serve(h, r, next)
@@ -702,4 +705,42 @@ func TestReplayThroughRealTransport(t *testing.T) {
 		}
 	}
 	waitUntil(t, "replay memory given back", func() bool { return replayMemoryHeld.Load() == 0 })
+}
+
+// TestReplayOnlyWhenTheTokenWasDropped: an upstream that rejects every
+// token gets each request replayed only while the drop budget lets the
+// token be dropped; after that the token is kept, the 401 passes through,
+// and neither a token request nor a replay is spent.
+func TestReplayOnlyWhenTheTokenWasDropped(t *testing.T) {
+	sim, tokenURL := simSite(t, groupidsim.Config{})
+	h := simHandler(tokenURL)
+	if err := provision(t, h); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	always401 := funcNext(func(w http.ResponseWriter, r *http.Request) error {
+		calls++
+		w.WriteHeader(http.StatusUnauthorized)
+		return nil
+	})
+	for i := range tokencache.MaxInvalidations + 3 {
+		calls = 0
+		w, err := serve(h, httptest.NewRequest("GET", "/GroupIDDataService/api/IdentityStores/2/Users", nil), always401)
+		if err != nil || w.Code != http.StatusUnauthorized {
+			t.Fatalf("request %d: %v %d", i, err, w.Code)
+		}
+		want := 1
+		if i < tokencache.MaxInvalidations {
+			want = 2 // dropped, so replayed once with a fresh token
+		}
+		if calls != want {
+			t.Fatalf("request %d reached the upstream %d times, want %d", i, calls, want)
+		}
+	}
+	if n := sim.Counters().TokensTotal(); n != 1+tokencache.MaxInvalidations {
+		t.Fatalf("%d token requests, want %d", n, 1+tokencache.MaxInvalidations)
+	}
+	if r := h.cred.counters.replays.Load(); r != tokencache.MaxInvalidations {
+		t.Fatalf("%d replays, want %d", r, tokencache.MaxInvalidations)
+	}
 }

@@ -248,6 +248,10 @@ func (s *Source) slowToken(ctx context.Context) (*Token, error) {
 	}
 }
 
+// Serving returns the token Token hands out now without waiting, or nil:
+// one atomic load.
+func (s *Source) Serving() *Token { return s.cur.Load() }
+
 // MaxInvalidations is how many tokens Invalidate may drop within
 // InvalidationWindow. If GroupID rejects every fresh token (wrong audience,
 // clock skew), 401s would otherwise turn request traffic into token
