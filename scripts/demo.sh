@@ -51,6 +51,7 @@ api=/GroupIDDataService/api/IdentityStores/2
 user=3f9a6c1e-2b7d-4e58-9a41-6d0c5b8e7f01
 group=b71e4d2a-9c35-4f80-8e16-5a2d0c9f4301
 failed=0
+forwarded=0 # calls that must reach GroupID (the 200s)
 
 # call <expected status> <description> <curl args...>
 call() {
@@ -61,6 +62,7 @@ call() {
 	status=${out: -3}
 	local body
 	body=$(head -c 110 "$work/last-body" 2>/dev/null | tr -d '\n' || true)
+	[ "$want" != 200 ] || forwarded=$((forwarded + 1))
 	if [ "$status" = "$want" ]; then
 		printf '  ok   %-44s -> %s  %s\n' "$what" "$status" "$body"
 	else
@@ -89,11 +91,24 @@ call 200 "delete users (JSON array body)" -X DELETE -H 'Content-Type: applicatio
 	--data '["00000000-0000-0000-0000-000000000000"]' "$sidecar$api/Users"
 call 403 "token endpoint is not reachable via sidecar" -X POST "$sidecar/GroupIDSecurityService/connect/token"
 call 403 "other paths are refused" "$sidecar/GroupIDDataService/api/Logs/Download"
+call 405 "OPTIONS on the User API is refused" -X OPTIONS -D "$work/last-headers" "$sidecar$api/Users/$user"
+if ! grep -qi '^Allow: GET, POST, PUT, PATCH, DELETE' "$work/last-headers"; then
+	echo "  FAIL 405 without 'Allow: GET, POST, PUT, PATCH, DELETE'"
+	failed=1
+fi
+call 405 "HEAD on the User API is refused" -I "$sidecar$api/Users/$user"
+call 405 "TRACE on the Group API is refused" -X TRACE "$sidecar$api/Groups/$group"
+call 405 "PROPFIND on the Group API is refused" -X PROPFIND "$sidecar$api/Groups"
 
 tokens=$(curl -s "$origin/_sim/counters" --cacert "$work/groupid-ca.pem")
 echo "==> simulator counters: $tokens"
 if ! grep -q '"password/ok":1' <<<"$tokens"; then
 	echo "  FAIL expected exactly one password grant"
+	failed=1
+fi
+# The 403s and 405s never reach GroupID: it saw only the calls answered 200.
+if ! grep -q '"APICalls":{"200":'"$forwarded"'}' <<<"$tokens"; then
+	echo "  FAIL expected GroupID to see exactly the $forwarded calls answered 200"
 	failed=1
 fi
 
