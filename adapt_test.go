@@ -107,6 +107,25 @@ func TestCaddyfileExample(t *testing.T) {
 		t.Errorf("caddy fmt would change Caddyfile.example")
 	}
 
+	// Without CADDY_ADMIN the admin API is a Unix socket only its owner may
+	// use: a TCP port would let any local process load a config that
+	// reads the secret files.
+	t.Setenv("CADDY_ADMIN", "")
+	os.Unsetenv("CADDY_ADMIN")
+	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(src, map[string]any{"filename": "Caddyfile.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var admin struct {
+		Admin caddy.AdminConfig `json:"admin"`
+	}
+	if err := json.Unmarshal(out, &admin); err != nil {
+		t.Fatal(err)
+	}
+	if admin.Admin.Listen != "unix//var/lib/caddy/admin.sock|0600" {
+		t.Errorf("default admin address %q, want the Unix socket unix//var/lib/caddy/admin.sock|0600", admin.Admin.Listen)
+	}
+
 	dir, caFile := testenv.SecretFiles(t)
 	env := map[string]string{
 		"CADDY_ADMIN": "localhost:0", "SIDECAR_PORT": "0", "GROUPID_ORIGIN": "https://127.0.0.1:9",
@@ -116,7 +135,7 @@ func TestCaddyfileExample(t *testing.T) {
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(src, map[string]any{"filename": "Caddyfile.example"})
+	out, _, err = caddyconfig.GetAdapter("caddyfile").Adapt(src, map[string]any{"filename": "Caddyfile.example"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,6 +99,11 @@ func TestDeploymentShape(t *testing.T) {
 	if !ok {
 		t.Errorf("CADDY_ADMIN %q is not a Unix socket: the legacy app could reconfigure Caddy", env["CADDY_ADMIN"])
 	}
+	// Caddy's "path|mode" form; without a mode Caddy uses 0200.
+	admin, mode, hasMode := strings.Cut(admin, "|")
+	if m, err := strconv.ParseUint(mode, 8, 32); hasMode && (err != nil || m&0o077 != 0) {
+		t.Errorf("CADDY_ADMIN %q: the socket must be usable by its owner only", env["CADDY_ADMIN"])
+	}
 	for _, p := range []string{env["XDG_DATA_HOME"], env["XDG_CONFIG_HOME"], admin} {
 		src, ok := pod.resolve(side, p)
 		if p == "" || !ok || src.volume.EmptyDir == nil {
