@@ -89,7 +89,7 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 				t.Fatalf("%s = %v is not what caddy.ParseDuration gives for its argument", name, got)
 			}
 		}
-		if h.MaxReplayBody < 0 || h.MaxReplayBody > 1<<40 {
+		if h.MaxReplayBody < 0 || h.MaxReplayBody > MaxReplayBodyLimit {
 			t.Fatalf("max_replay_body = %d accepted", h.MaxReplayBody)
 		}
 		if h.MaxReplayBody != 0 && !fuzzFollows(tokens, "max_replay_body", func(s string) bool {
