@@ -4,9 +4,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"testing"
@@ -268,4 +271,73 @@ func copyFile(t *testing.T, from, to string) {
 	if err := os.WriteFile(to, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// MaxReplayMemoryForTest is the process-wide replay budget (64 MiB); the
+// whole heap growth of the attack below must stay under it.
+const MaxReplayMemoryForTest = 64 << 20
+
+// TestAttackAnnouncedBodiesCannotExhaustMemory: one header-only request
+// announcing a terabyte and 300 slow requests announcing 1 MiB each (one
+// byte sent) leave Caddy alive; the heap grows by less than 64 MiB in all,
+// and groupid_auth adds at most 16 MiB over the same requests proxied
+// without it (bodies are kept for a
+// replay as they arrive, in 16 KiB chunks, within a process-wide 64 MiB;
+// keeping them by the announced length would take 300 MiB).
+func TestAttackAnnouncedBodiesCannotExhaustMemory(t *testing.T) {
+	s := newRig(t, groupidsim.Config{})
+	// HTTP/1.1 to the upstream: over HTTP/2, Caddy's reverse_proxy reads
+	// and closes a request body from two goroutines without a lock, which
+	// the race detector reports when 300 uploads are cut off at once.
+	cfg := strings.ReplaceAll(s.caddyfile(), "transport http {", "transport http {\n\t\t\t\tversions 1.1")
+	s.tester.InitServer(cfg, "caddyfile")
+	if r := s.call("GET", usersPath+"/"+groupidsim.SeedUserID, nil); r.status != 200 {
+		t.Fatalf("warm-up: %d", r.status)
+	}
+	heapUnderAttack(t, s, "/public/upload") // warms connection pools and buffers
+	without := heapUnderAttack(t, s, "/public/upload")
+	withToken := heapUnderAttack(t, s, usersPath)
+	t.Logf("heap growth with 301 announced bodies in flight: %d KiB through groupid_auth, %d KiB without it", withToken>>10, without>>10)
+	if extra := withToken - without; extra > 16<<20 || withToken > MaxReplayMemoryForTest {
+		t.Fatalf("the heap grew %d MiB through groupid_auth, %d MiB more than without it", withToken>>20, extra>>20)
+	}
+	if r := s.call("GET", usersPath+"/"+groupidsim.SeedUserID, nil); r.status != 200 {
+		t.Fatalf("a normal request after the attack: %d", r.status)
+	}
+}
+
+// heapUnderAttack sends the terabyte request and the 300 slow ones to path
+// and returns how much the heap grew while they were in flight.
+func heapUnderAttack(t *testing.T, s *rig, path string) int64 {
+	t.Helper()
+	heap := func() int64 { // the live heap after a collection
+		runtime.GC()
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		metrics.Read(live)
+		return int64(live[0].Value.Uint64())
+	}
+	idle := runtime.NumGoroutine()
+	before := heap()
+	var conns []net.Conn
+	send := func(length int64, body string) {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", httpPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", path, length, body)
+	}
+	send(1<<40, "")
+	for range 300 {
+		send(1<<20, "{")
+	}
+	// Each request in flight holds goroutines (its connection, the proxy's
+	// round trip); wait until all are in, then weigh the heap.
+	eventually(t, 20*time.Second, "301 requests in flight", func() bool { return runtime.NumGoroutine() >= idle+301*2 })
+	grown := heap() - before
+	for _, c := range conns {
+		c.Close()
+	}
+	eventually(t, 20*time.Second, "the attack's goroutines to end", func() bool { return runtime.NumGoroutine() < idle+50 })
+	return grown
 }
