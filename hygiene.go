@@ -25,16 +25,19 @@ var overrideHeaders = [...]string{
 // this handler set the token), and drops request trailers (a trailer named
 // Authorization would follow the body to the upstream).
 func scrubRequest(r *http.Request) {
-	for k := range r.Header {
+	// One pass over the client's headers (most requests have a handful).
+	for k, v := range r.Header {
+		switch {
+		case len(k) < len("Connection"):
+		case k == "Connection":
+			if kept := keepConnectionTokens(v); len(kept) == 0 {
+				delete(r.Header, k)
+			} else {
+				r.Header[k] = kept
+			}
 		// Every override header starts with X and is 13 to 22 bytes long.
-		if len(k) >= 13 && len(k) <= 22 && k[0]|0x20 == 'x' && isOverrideHeader(k) {
+		case len(k) >= 13 && len(k) <= 22 && k[0]|0x20 == 'x' && isOverrideHeader(k):
 			delete(r.Header, k)
-		}
-	}
-	if conn := r.Header["Connection"]; conn != nil {
-		r.Header["Connection"] = keepConnectionTokens(conn)
-		if len(r.Header["Connection"]) == 0 {
-			delete(r.Header, "Connection")
 		}
 	}
 	r.Trailer = nil
