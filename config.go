@@ -40,16 +40,7 @@ func (h *Handler) stringFields() []stringField {
 }
 
 // requiredFields are the settings without which no token can be had.
-func (h *Handler) requiredFields() []stringField {
-	return []stringField{
-		{"token_url", &h.TokenURL},
-		{"username", &h.Username},
-		{"password", &h.Password},
-		{"client_id", &h.ClientID},
-		{"client_secret", &h.ClientSecret},
-		{"identity_store_id", &h.IdentityStoreID},
-	}
-}
+var requiredFields = []string{"token_url", "username", "password", "client_id", "client_secret", "identity_store_id"}
 
 // expandPlaceholders replaces {env.*}, {file.*} and other global
 // placeholders in every string field. Errors name the field and the
@@ -69,9 +60,9 @@ func (h *Handler) expandPlaceholders() error {
 // validate checks the expanded configuration. Errors name the field and
 // never repeat its value.
 func (h *Handler) validate() error {
-	for _, f := range h.requiredFields() {
-		if *f.ptr == "" {
-			return fmt.Errorf("%s: required", f.name)
+	for _, name := range requiredFields {
+		if *h.stringField(name) == "" {
+			return fmt.Errorf("%s: required", name)
 		}
 	}
 	u, err := url.Parse(h.TokenURL)

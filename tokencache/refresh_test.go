@@ -159,9 +159,13 @@ func TestRejectedCredentialsArePermanentAndSlow(t *testing.T) {
 	}
 }
 
-func TestRejectedPasswordRereadsSecretsOnce(t *testing.T) {
+// rotated is the password a rotated secret file holds.
+const rotated = "pw-rotated-789"
+
+// rotatedPasswordIdP is a token endpoint that accepts only the rotated
+// password.
+func rotatedPasswordIdP(t *testing.T) *idp {
 	d := newIdP(t)
-	const rotated = "pw-rotated-789"
 	d.setReply(func(n int, f url.Values, w http.ResponseWriter) {
 		if f.Get("password") != rotated {
 			errReply(400, "invalid_grant", "invalid_username_or_password")(n, f, w)
@@ -169,6 +173,11 @@ func TestRejectedPasswordRereadsSecretsOnce(t *testing.T) {
 		}
 		okReply(60)(n, f, w)
 	})
+	return d
+}
+
+func TestRejectedPasswordRereadsSecretsOnce(t *testing.T) {
+	d := rotatedPasswordIdP(t)
 	var rereads int
 	next := d.grant() // the file still holds the old password at first
 	h := newHarness(t, d, func(o *Options) {
@@ -231,15 +240,7 @@ func TestConfiguredScopeGetsOfflineAccessUnlessRefused(t *testing.T) {
 }
 
 func TestHealedSecretSurvivesReload(t *testing.T) {
-	d := newIdP(t)
-	const rotated = "pw-rotated-789"
-	d.setReply(func(n int, f url.Values, w http.ResponseWriter) {
-		if f.Get("password") != rotated {
-			errReply(400, "invalid_grant", "invalid_username_or_password")(n, f, w)
-			return
-		}
-		okReply(60)(n, f, w)
-	})
+	d := rotatedPasswordIdP(t)
 	store := NewStore()
 	healed := d.grant()
 	healed.Password = rotated
