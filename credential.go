@@ -192,6 +192,13 @@ func (c *credential) detach(cfg configID) {
 			t.CloseIdleConnections()
 		}
 		delete(c.transports, cfg)
+		if c.newest == cfg {
+			c.newest = nil
+			for other := range c.transports {
+				c.newest = other
+				break
+			}
+		}
 	}
 	if len(uses) == 0 {
 		delete(loaded.byConfig, cfg)
