@@ -192,7 +192,11 @@ func (s *Source) adopt(e *SharedEntry, now time.Time) {
 	s.everHad = true
 	s.lastErr = nil
 	s.failures = 0
-	s.nextAttempt = s.refreshAt(tok, now)
+	// The replica that obtained the token refreshes it; this one waits
+	// longer by the jitter's span (still half the margin before expiry),
+	// and normally adopts the refreshed token before its own turn comes.
+	// So the cluster keeps one refresher and refreshes as one replica would.
+	s.nextAttempt = s.refreshAt(tok, now).Add(RefreshMargin(tok.Lifetime(), s.opts.RefreshBefore) / 2)
 	s.attempting = false
 	done := s.attemptDone
 	s.attemptDone = make(chan struct{})

@@ -263,6 +263,11 @@ func TestSharedTwoSourcesNeverReuseRefreshToken(t *testing.T) {
 			t.Fatalf("share counters %+v", sc)
 		}
 	}
+	// The Source that stored the first token keeps refreshing; the other
+	// adopts each new token before its own, later, turn.
+	if sc := b.src.ShareCounters(); sc.LockWaits != 0 {
+		t.Fatalf("the follower took the lock %d times", sc.LockWaits)
+	}
 	t.Logf("two Sources, 200 s of 20 s tokens: %d token requests (%d refreshes)", d.count(), refreshes)
 }
 
@@ -365,5 +370,36 @@ func TestShared401ClearsOnlyTheSameVersion(t *testing.T) {
 	}
 	if e := sh.get(); e == nil || e.Version != 6 || e.AccessToken != "at-1" {
 		t.Fatalf("stored %+v", e)
+	}
+}
+
+// When the refreshing Source stops, the other takes over the chain with the
+// shared refresh token, before the shared token expires.
+func TestSharedFollowerTakesOverWhenRefresherStops(t *testing.T) {
+	d := newIdP(t)
+	d.setReply(okReply(20))
+	sh := newMemShared()
+	c := clock.NewFake(epoch)
+	a := sharedHarness(t, d, sh, c)
+	b := sharedHarness(t, d, sh, c)
+	a.src.Start()
+	a.nextOf(t, EventToken)
+	b.src.Start()
+	b.nextOf(t, EventAdopt)
+	a.src.Close()
+	for c.Now().Before(epoch.Add(60 * time.Second)) {
+		c.BlockUntil(1)
+		c.Advance(250 * time.Millisecond)
+		if _, err := b.src.Token(context.Background()); err != nil {
+			t.Fatalf("at %v: %v", c.Now().Sub(epoch), err)
+		}
+	}
+	if n := d.count(); n < 4 {
+		t.Fatalf("%d token requests in 60 s of 20 s tokens", n)
+	}
+	for i := 1; i < d.count(); i++ {
+		if f := d.form(i); f.Get("grant_type") != "refresh_token" || f.Get("refresh_token") != "rt-"+itoa(i) {
+			t.Fatalf("request %d: %s grant; want the shared chain continued", i, f.Get("grant_type"))
+		}
 	}
 }
