@@ -106,6 +106,7 @@ func (s *Source) loadShared() (*SharedEntry, bool) {
 		e, err = s.opts.Shared.Load(ctx)
 		return err
 	})
+	s.lastLoadCorrupt = errors.Is(err, ErrShareCorrupt)
 	if err != nil {
 		s.shareSaw(ShareStorageError, err)
 		return nil, false
@@ -246,9 +247,11 @@ func (s *Source) sharedAttempt(dropped *Token, force bool) (tok *Token, req sent
 		}
 	}()
 	e, ok := s.loadShared()
-	if !ok {
+	if !ok && !s.lastLoadCorrupt {
 		return s.ownAttempt()
 	}
+	// A damaged entry (or one sealed with another key) is replaced by
+	// the token obtained now.
 	now = s.clock.Now()
 	switch {
 	case e != nil && dropped != nil && e.Version == dropped.ShareVersion && dropped.ShareVersion != 0:

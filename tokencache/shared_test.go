@@ -403,3 +403,42 @@ func TestSharedFollowerTakesOverWhenRefresherStops(t *testing.T) {
 		}
 	}
 }
+
+// corruptShared is a memShared whose Load reports a damaged entry until
+// the first Store.
+type corruptShared struct {
+	*memShared
+	damaged bool
+}
+
+func (c *corruptShared) Load(ctx context.Context) (*SharedEntry, error) {
+	c.mu.Lock()
+	damaged := c.damaged
+	c.mu.Unlock()
+	if damaged {
+		return nil, ErrShareCorrupt
+	}
+	return c.memShared.Load(ctx)
+}
+
+func (c *corruptShared) Store(ctx context.Context, e *SharedEntry) error {
+	c.mu.Lock()
+	c.damaged = false
+	c.mu.Unlock()
+	return c.memShared.Store(ctx, e)
+}
+
+func TestSharedDamagedEntryIsReplacedUnderTheLock(t *testing.T) {
+	d := newIdP(t)
+	d.setReply(okReply(60))
+	cs := &corruptShared{memShared: newMemShared(), damaged: true}
+	h := newHarness(t, d, func(o *Options) { o.Shared = cs; o.ShareLockTimeout = 200 * time.Millisecond })
+	h.src.Start()
+	h.nextOf(t, EventToken)
+	if e := cs.get(); e == nil || e.AccessToken != "at-1" {
+		t.Fatalf("damaged entry not replaced: %+v", e)
+	}
+	if sc := h.src.ShareCounters(); sc.Fallbacks != 0 || sc.StorageErrors == 0 {
+		t.Fatalf("counters %+v", sc)
+	}
+}

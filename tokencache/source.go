@@ -114,6 +114,9 @@ type Source struct {
 	nextCheck time.Time
 	// shareState is the storage condition last reported.
 	shareState ShareState
+	// lastLoadCorrupt is set when the last Load found an entry that cannot
+	// be decrypted or decoded.
+	lastLoadCorrupt bool
 }
 
 // New returns a Source for opts. If opts.Store holds a valid token for the
