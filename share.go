@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -122,8 +123,22 @@ func subkey(key []byte, purpose string) []byte {
 type storageShare struct {
 	storage  atomic.Pointer[storageBox] // the newest config's storage
 	key      string
+	leaseKey string
 	lockName string
 	aead     cipher.AEAD
+
+	// mu guards the fields below. Only the credential's refresh goroutine
+	// locks and unlocks, but tests and the beat goroutine read them.
+	mu sync.Mutex
+	// beatStop ends the lease heartbeat of the lock this replica holds.
+	beatStop chan struct{}
+	beatDone chan struct{}
+	// seenLease and seenAt: the lease content a waiter last saw, and when
+	// (this host's clock) it first saw it.
+	seenLease string
+	seenAt    time.Time
+	// lockBreaks counts locks broken because their lease went stale.
+	lockBreaks atomic.Uint64
 }
 
 type storageBox struct{ s certmagic.Storage }
@@ -140,6 +155,7 @@ func newStorageShare(shareKey []byte, g tokencache.Grant) (*storageShare, error)
 	}
 	s := &storageShare{aead: aead}
 	s.key, s.lockName = shareNames(shareKey, g)
+	s.leaseKey = s.key + ".lease"
 	return s, nil
 }
 
@@ -234,21 +250,121 @@ func (s *storageShare) Delete(ctx context.Context) error {
 	return nil
 }
 
-// Lock implements tokencache.Shared.
+// The lock's lease. CertMagic's file storage keeps a lock file fresh from a
+// goroutine that outlives the lock: if the same replica took and released
+// the lock within its 5 s refresh interval, that goroutine keeps refreshing
+// the next holder's lock file, so a holder that dies is never seen as
+// stale. Lock therefore keeps a lease of its own next to the lock: the
+// holder rewrites it every leaseBeat until it unlocks; a waiter that sees
+// the same lease content for leaseStale (by its own clock, so clock skew
+// between hosts does not matter) breaks the lock.
+const (
+	leaseBeat  = 2 * time.Second
+	leaseStale = 3 * leaseBeat
+	// lockTry is how long one storage Lock call may wait before the lease
+	// is checked again (CertMagic's file storage polls every second).
+	lockTry = 1500 * time.Millisecond
+)
+
+// Lock implements tokencache.Shared: the storage lock, waiting until ctx is
+// done, breaking a lock whose lease went stale.
 func (s *storageShare) Lock(ctx context.Context) error {
 	st, err := s.st()
 	if err != nil {
 		return err
 	}
-	return st.Lock(ctx, s.lockName)
+	for {
+		try, cancel := context.WithTimeout(ctx, lockTry)
+		err := st.Lock(try, s.lockName)
+		cancel()
+		if err == nil {
+			s.startLease(st)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		if s.leaseStale(ctx, st) {
+			s.lockBreaks.Add(1)
+			_ = st.Unlock(ctx, s.lockName)
+			_ = st.Delete(ctx, s.leaseKey)
+		}
+	}
 }
 
-// Unlock implements tokencache.Shared.
+// leaseStale reports whether the lease has shown the same content (or none)
+// for leaseStale, as this replica observed it.
+func (s *storageShare) leaseStale(ctx context.Context, st certmagic.Storage) bool {
+	b, err := st.Load(ctx, s.leaseKey)
+	content := string(b)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		content = "(none)"
+	case err != nil:
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if content != s.seenLease || s.seenAt.IsZero() {
+		s.seenLease, s.seenAt = content, now
+		return false
+	}
+	if now.Sub(s.seenAt) < leaseStale {
+		return false
+	}
+	s.seenLease, s.seenAt = "", time.Time{}
+	return true
+}
+
+// startLease writes the lease of the lock just taken and keeps rewriting
+// it until Unlock.
+func (s *storageShare) startLease(st certmagic.Storage) {
+	owner := make([]byte, 8)
+	_, _ = rand.Read(owner)
+	stop, done := make(chan struct{}), make(chan struct{})
+	s.mu.Lock()
+	s.beatStop, s.beatDone = stop, done
+	s.mu.Unlock()
+	write := func(seq int) {
+		ctx, cancel := context.WithTimeout(context.Background(), leaseBeat)
+		defer cancel()
+		_ = st.Store(ctx, s.leaseKey, []byte(fmt.Sprintf(`{"owner":"%x","beat":%d}`, owner, seq)))
+	}
+	write(0)
+	go func() {
+		defer close(done)
+		t := time.NewTicker(leaseBeat)
+		defer t.Stop()
+		for seq := 1; ; seq++ {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				write(seq)
+			}
+		}
+	}()
+}
+
+// Unlock implements tokencache.Shared: ends the lease, then the lock.
 func (s *storageShare) Unlock(ctx context.Context) error {
 	st, err := s.st()
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	stop, done := s.beatStop, s.beatDone
+	s.beatStop, s.beatDone = nil, nil
+	s.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
+	}
+	_ = st.Delete(ctx, s.leaseKey)
 	return st.Unlock(ctx, s.lockName)
 }
 

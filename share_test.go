@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/certmagic"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
@@ -250,4 +252,68 @@ func TestSharedCredentialStoresEncryptedAndReports(t *testing.T) {
 func strconvQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// newFileShare is a storageShare over a file_system storage in dir.
+func newFileShare(t *testing.T, dir string) *storageShare {
+	t.Helper()
+	s, err := newStorageShare(testShareKey, tokencache.Grant{TokenURL: "https://gid/t", Username: "svc", IdentityStoreID: "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.use(&certmagic.FileStorage{Path: dir})
+	return s
+}
+
+// A lock whose holder died is broken once its lease has not changed for
+// leaseStale, even while CertMagic keeps the lock file itself fresh (here a
+// lock taken with CertMagic directly, whose refresher goroutine runs on, as
+// one left over from a released lock does).
+func TestShareLockBreaksAStaleLease(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := newFileShare(t, dir)
+	fs := &certmagic.FileStorage{Path: dir}
+	if err := fs.Lock(context.Background(), s.lockName); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), leaseStale+3*lockTry)
+	defer cancel()
+	if err := s.Lock(ctx); err != nil {
+		t.Fatalf("lock with a dead holder: %v", err)
+	}
+	took := time.Since(start)
+	if err := s.Unlock(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.lockBreaks.Load(); n != 1 || took < leaseStale {
+		t.Fatalf("%d lock breaks after %s; want 1 after at least %s", n, took, leaseStale)
+	}
+}
+
+// A live holder's lease changes every leaseBeat: a waiter times out and
+// never breaks its lock.
+func TestShareLockKeepsALiveHoldersLock(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	holder, waiter := newFileShare(t, dir), newFileShare(t, dir)
+	if err := holder.Lock(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), leaseStale+2*lockTry)
+	defer cancel()
+	if err := waiter.Lock(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiter got %v, want a timeout", err)
+	}
+	if n := waiter.lockBreaks.Load(); n != 0 {
+		t.Fatalf("a live holder's lock was broken %d times", n)
+	}
+	if err := holder.Unlock(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := waiter.Lock(context.Background()); err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	_ = waiter.Unlock(context.Background())
 }

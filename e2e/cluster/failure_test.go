@@ -14,7 +14,9 @@ import (
 
 // lockStale is how long CertMagic's file storage waits before it takes
 // over a lock that its holder stopped refreshing (2 x its 5 s update
-// interval), and lockPoll how often a waiter looks again.
+// interval), and lockPoll how often a waiter looks again. groupid_auth's
+// own lease breaks a dead holder's lock sooner (6 s), also when a
+// CertMagic refresher left over from an earlier lock keeps the file fresh.
 const (
 	lockStale = 10 * time.Second
 	lockPoll  = time.Second
@@ -126,6 +128,14 @@ func TestClusterLockHolderKilledMidRefresh(t *testing.T) {
 
 	for c.refreshesOK() == before {
 		if time.Since(killed) > 2*lockStale {
+			for _, rq := range c.sim.Requests() {
+				if strings.HasSuffix(rq.Path, "/connect/token") {
+					t.Logf("token request at %s: %d", rq.At.Format("15:04:05.000"), rq.Status)
+				}
+			}
+			for _, f := range followers {
+				t.Logf("%s:\n%s", f.name, f.tail(12))
+			}
 			t.Fatalf("no replica took over within %s of the kill", 2*lockStale)
 		}
 		time.Sleep(20 * time.Millisecond)
