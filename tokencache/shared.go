@@ -242,7 +242,11 @@ func (s *Source) sharedAttempt(dropped *Token, force bool) (tok *Token, req sent
 		return s.ownAttempt()
 	}
 	defer func() {
-		if err := s.shareIO(func(ctx context.Context) error { return s.opts.Shared.Unlock(ctx) }); err != nil {
+		// Not bounded by s.ctx: a Source closed mid-refresh still
+		// releases the lock.
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShareLockTimeout)
+		defer cancel()
+		if err := s.opts.Shared.Unlock(ctx); err != nil {
 			s.shareSaw(ShareStorageError, err)
 		}
 	}()

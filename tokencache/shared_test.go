@@ -217,9 +217,10 @@ func TestSharedAdoptsNewerEntryWithoutRequest(t *testing.T) {
 	}
 }
 
-// Two Sources on one storage, over ten token lifetimes: one token request
-// per refresh in all, and no refresh token is sent twice.
-func TestSharedTwoSourcesNeverReuseRefreshToken(t *testing.T) {
+// twoSources starts two Sources of 20 s tokens on one storage and one fake
+// clock: a gets the first token and stores it, b adopts it.
+func twoSources(t *testing.T) (*idp, *clock.Fake, *harness, *harness) {
+	t.Helper()
 	d := newIdP(t)
 	d.setReply(okReply(20))
 	sh := newMemShared()
@@ -230,6 +231,13 @@ func TestSharedTwoSourcesNeverReuseRefreshToken(t *testing.T) {
 	a.nextOf(t, EventToken)
 	b.src.Start()
 	b.nextOf(t, EventAdopt)
+	return d, c, a, b
+}
+
+// Two Sources on one storage, over ten token lifetimes: one token request
+// per refresh in all, and no refresh token is sent twice.
+func TestSharedTwoSourcesNeverReuseRefreshToken(t *testing.T) {
+	d, c, a, b := twoSources(t)
 	for c.Now().Before(epoch.Add(200 * time.Second)) {
 		c.BlockUntil(2)
 		c.Advance(500 * time.Millisecond)
@@ -376,16 +384,7 @@ func TestShared401ClearsOnlyTheSameVersion(t *testing.T) {
 // When the refreshing Source stops, the other takes over the chain with the
 // shared refresh token, before the shared token expires.
 func TestSharedFollowerTakesOverWhenRefresherStops(t *testing.T) {
-	d := newIdP(t)
-	d.setReply(okReply(20))
-	sh := newMemShared()
-	c := clock.NewFake(epoch)
-	a := sharedHarness(t, d, sh, c)
-	b := sharedHarness(t, d, sh, c)
-	a.src.Start()
-	a.nextOf(t, EventToken)
-	b.src.Start()
-	b.nextOf(t, EventAdopt)
+	d, c, a, b := twoSources(t)
 	a.src.Close()
 	for c.Now().Before(epoch.Add(60 * time.Second)) {
 		c.BlockUntil(1)
@@ -440,5 +439,25 @@ func TestSharedDamagedEntryIsReplacedUnderTheLock(t *testing.T) {
 	}
 	if sc := h.src.ShareCounters(); sc.Fallbacks != 0 || sc.StorageErrors == 0 {
 		t.Fatalf("counters %+v", sc)
+	}
+}
+
+// A Source closed while its refresh holds the storage lock releases it.
+func TestSharedCloseMidRefreshReleasesTheLock(t *testing.T) {
+	d := newIdP(t)
+	d.mu.Lock()
+	d.hold = make(chan struct{})
+	d.mu.Unlock()
+	defer close(d.hold)
+	sh := newMemShared()
+	h := sharedHarness(t, d, sh, nil)
+	h.src.Start()
+	<-d.arrived // the token request is in flight, under the lock
+	if len(sh.lock) != 1 {
+		t.Fatal("the lock is not held during the refresh")
+	}
+	h.src.Close()
+	if len(sh.lock) != 0 {
+		t.Fatal("the lock is still held after Close")
 	}
 }
