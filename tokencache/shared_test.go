@@ -14,13 +14,16 @@ import (
 // Source given it. fail makes every call fail; held makes Lock wait for
 // ctx's deadline.
 type memShared struct {
-	mu      sync.Mutex
-	entry   *SharedEntry
-	lock    chan struct{}
-	fail    bool
-	held    bool
-	stores  int
-	deletes int
+	mu    sync.Mutex
+	entry *SharedEntry
+	lock  chan struct{}
+	fail  bool
+	held  bool
+	// whileHeld, if set, runs when Lock finds the lock held (another
+	// replica's work), before Lock times out.
+	whileHeld func(m *memShared)
+	stores    int
+	deletes   int
 }
 
 func newMemShared() *memShared { return &memShared{lock: make(chan struct{}, 1)} }
@@ -74,7 +77,10 @@ func (m *memShared) Lock(ctx context.Context) error {
 		return errStorageDown
 	}
 	m.mu.Lock()
-	held := m.held
+	held, whileHeld := m.held, m.whileHeld
+	if held && whileHeld != nil {
+		whileHeld(m)
+	}
 	m.mu.Unlock()
 	if held {
 		<-ctx.Done()
@@ -459,5 +465,27 @@ func TestSharedCloseMidRefreshReleasesTheLock(t *testing.T) {
 	h.src.Close()
 	if len(sh.lock) != 0 {
 		t.Fatal("the lock is still held after Close")
+	}
+}
+
+// A lock that times out because its holder is storing a fresh token: the
+// token is adopted, no request is made.
+func TestSharedLockTimeoutAdoptsWhatTheHolderStored(t *testing.T) {
+	d := newIdP(t)
+	sh := newMemShared()
+	sh.entry = validEntry(epoch.Add(-50*time.Second), 3, 60*time.Second) // due
+	sh.held = true
+	sh.whileHeld = func(m *memShared) {
+		m.entry = validEntry(epoch, 4, 60*time.Second)
+		m.entry.AccessToken = "holder-at"
+	}
+	h := sharedHarness(t, d, sh, nil)
+	h.src.Start()
+	h.nextOf(t, EventAdopt)
+	if tok, _ := h.src.Token(context.Background()); tok.AccessToken != "holder-at" || d.count() != 0 {
+		t.Fatalf("serving %v after %d requests", tok, d.count())
+	}
+	if sc := h.src.ShareCounters(); sc.Fallbacks != 0 || sc.LockWaits != 1 {
+		t.Fatalf("counters %+v", sc)
 	}
 }
