@@ -76,7 +76,8 @@ func decodeShareKey(s string) ([]byte, error) {
 	return nil, errors.New("share.key: must be 32 bytes, base64 or hex encoded (head -c 32 /dev/urandom | base64)")
 }
 
-// validateShare checks the share block (after placeholders are expanded).
+// validate checks the share block (after placeholders are expanded).
+// Errors name the field and never repeat the key.
 func (sc *ShareConfig) validate() error {
 	if _, err := decodeShareKey(sc.Key); err != nil {
 		return err
@@ -415,8 +416,9 @@ type shareSpec struct {
 	checkInterval time.Duration
 }
 
-// shareSpec loads the share block's storage (no I/O: storage modules
-// connect lazily or at provision, as for CertMagic).
+// shareSpec decodes the key and loads the share block's storage module (or
+// takes the config's storage); nil when sharing is off. The storage is
+// first used by the credential's refresh goroutine, never here.
 func (h *Handler) shareSpec(ctx caddy.Context) (*shareSpec, error) {
 	if h.Share == nil {
 		return nil, nil
