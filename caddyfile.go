@@ -47,6 +47,12 @@ func init() {
 //	    client_auth       form|basic
 //	    replay_on_401     on|off
 //	    max_replay_body   <size>
+//	    share {
+//	        key            <32 bytes, base64 or hex>
+//	        storage        <module> [...]
+//	        lock_timeout   <duration>
+//	        check_interval <duration>
+//	    }
 //	}
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	m := new(Handler)
@@ -129,6 +135,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("groupid_auth: tls_trust_pool: module %s is not a CA pool source", modID)
 			}
 			h.TrustPoolRaw = caddyconfig.JSONModuleObject(unm, "provider", modStem, nil)
+		case "share":
+			if err := h.unmarshalShare(d); err != nil {
+				return err
+			}
 		case "refresh_before", "timeout", "dial_timeout":
 			if !d.NextArg() {
 				return d.ArgErr()
@@ -162,6 +172,65 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		}
 	}
+	return nil
+}
+
+// unmarshalShare parses the share block.
+func (h *Handler) unmarshalShare(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	sc := new(ShareConfig)
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("groupid_auth: share: subdirective %s given more than once", name)
+		}
+		seen[name] = true
+		switch name {
+		case "storage":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			modStem := d.Val()
+			unm, err := caddyfile.UnmarshalModule(d, "caddy.storage."+modStem)
+			if err != nil {
+				return err
+			}
+			if _, ok := unm.(caddy.StorageConverter); !ok {
+				return d.Errf("groupid_auth: share.storage: module %s is not a storage", modStem)
+			}
+			sc.StorageRaw = caddyconfig.JSONModuleObject(unm, "module", modStem, nil)
+		case "key":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			sc.Key = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "lock_timeout", "check_interval":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(d.Val())
+			if err != nil {
+				return d.Errf("groupid_auth: share.%s: invalid duration", name)
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if name == "lock_timeout" {
+				sc.LockTimeout = caddy.Duration(dur)
+			} else {
+				sc.CheckInterval = caddy.Duration(dur)
+			}
+		default:
+			return d.Errf("groupid_auth: share: unknown subdirective %s", name)
+		}
+	}
+	h.Share = sc
 	return nil
 }
 

@@ -54,6 +54,13 @@ func (h *Handler) expandPlaceholders() error {
 		}
 		*f.ptr = v
 	}
+	if h.Share != nil {
+		v, err := repl.ReplaceOrErr(h.Share.Key, true, true)
+		if err != nil {
+			return fmt.Errorf("share.key: %w", err)
+		}
+		h.Share.Key = v
+	}
 	return nil
 }
 
@@ -92,7 +99,13 @@ func (h *Handler) validate() error {
 	if len(h.Name) > 128 || !printable(h.Name) {
 		return errors.New("name: must be at most 128 printable characters")
 	}
-	return h.validateLimits()
+	if err := h.validateLimits(); err != nil {
+		return err
+	}
+	if h.Share != nil {
+		return h.Share.validate()
+	}
+	return nil
 }
 
 // validateLimits checks the durations and sizes.

@@ -34,6 +34,9 @@ type credential struct {
 	clock      tokencache.Clock
 	logger     atomic.Pointer[zap.Logger] // of the newest config that uses it
 	counters   counters
+	// share is the credential's shared storage entry, nil when not
+	// shared; it uses the storage of the newest config that provisions it.
+	share *storageShare
 }
 
 // credentialInfo is what may be shown about a credential: never a secret.
@@ -70,6 +73,7 @@ type credentialSpec struct {
 	refresh     time.Duration
 	reread      func() (tokencache.Grant, bool)
 	logger      *zap.Logger
+	share       *shareSpec // nil: not shared
 }
 
 // acquireCredential returns the pooled credential for spec, creating it if
@@ -80,6 +84,16 @@ func acquireCredential(spec credentialSpec) (*credential, error) {
 		c := &credential{info: spec.info, clock: newClock(), transports: map[configID]http.RoundTripper{}}
 		c.counters.init()
 		c.logger.Store(spec.logger)
+		var shared tokencache.Shared
+		var lockTimeout, checkInterval time.Duration
+		if spec.share != nil {
+			sh, err := newStorageShare(spec.share.key, spec.grant)
+			if err != nil {
+				return nil, err
+			}
+			c.share, shared = sh, sh
+			lockTimeout, checkInterval = spec.share.lockTimeout, spec.share.checkInterval
+		}
 		// Timeouts and the no-redirect policy are the credential's own;
 		// the transport (TLS material) follows the running config.
 		hc := tokencache.NewHTTPClient(nil, spec.timeout, spec.dialTimeout)
@@ -93,6 +107,10 @@ func acquireCredential(spec credentialSpec) (*credential, error) {
 			Observer:      c.observe,
 			Reread:        spec.reread,
 			Rand:          newJitter(),
+
+			Shared:             shared,
+			ShareLockTimeout:   lockTimeout,
+			ShareCheckInterval: checkInterval,
 		})
 		return c, nil
 	})
@@ -102,6 +120,9 @@ func acquireCredential(spec credentialSpec) (*credential, error) {
 	c := val.(*credential)
 	if loaded {
 		c.logger.Store(spec.logger)
+	}
+	if c.share != nil && spec.share != nil {
+		c.share.use(spec.share.storage)
 	}
 	return c, nil
 }
@@ -255,6 +276,11 @@ func visibleCredentials(name string) []*credential {
 // token is first obtained or after a failure, error when the failure
 // changes, warn when a refresh token is refused. Never a secret or a token.
 func (c *credential) observe(ev tokencache.Event) {
+	switch ev.Kind {
+	case tokencache.EventAdopt, tokencache.EventShare, tokencache.EventShareError:
+		c.observeShare(ev)
+		return
+	}
 	c.counters.recordTokenRequest(ev, c.clock.Now())
 	log := c.logger.Load()
 	if log == nil {
@@ -298,6 +324,42 @@ func (c *credential) observe(ev tokencache.Event) {
 	}
 }
 
+// observeShare logs what sharing did: a token adopted from storage (info
+// for the first one or after failures, else debug), and each change of the
+// storage's condition (warn when it fails, info when it is usable again);
+// repeated failures are debug. Never a token, a key or a secret.
+func (c *credential) observeShare(ev tokencache.Event) {
+	log := c.logger.Load()
+	if log == nil {
+		return
+	}
+	fields := []zap.Field{zap.String("credential", c.info.Name)}
+	switch ev.Kind {
+	case tokencache.EventAdopt:
+		fields = append(fields, zap.Time("expires", ev.Expiry), zap.String("token_source", "shared"))
+		if ev.First || ev.Recovered {
+			log.Info("using groupid token shared by another replica", fields...)
+		} else {
+			log.Debug("adopted shared groupid token", fields...)
+		}
+	case tokencache.EventShare:
+		fields = append(fields, zap.String("share_state", string(ev.ShareState)))
+		switch ev.ShareState {
+		case tokencache.ShareOK:
+			log.Info("shared token storage usable again", fields...)
+		case tokencache.ShareLockTimeout:
+			log.Warn("share lock not had within lock_timeout; this replica requests its own token", fields...)
+		}
+	case tokencache.EventShareError:
+		fields = append(fields, zap.String("share_state", string(ev.ShareState)), zap.String("error", ev.Reason))
+		if ev.Changed {
+			log.Warn("shared token storage failed; this replica requests its own tokens until it is back", fields...)
+		} else {
+			log.Debug("shared token storage failed again", fields...)
+		}
+	}
+}
+
 // --- The snapshot every face reads ----------------------------------------
 
 // state is a credential's condition, named the same in code, in the admin
@@ -334,6 +396,23 @@ type snapshot struct {
 	nextAttempt time.Time
 	now         time.Time
 	counts      counterValues
+	// shared is set when the credential shares its token; share holds
+	// its counters then.
+	shared bool
+	share  tokencache.ShareCounters
+}
+
+// tokenSource says where the newest token came from: "shared" (adopted
+// from storage, obtained by another replica), "own" (this replica's token
+// request), or "" when there is none.
+func (s snapshot) tokenSource() string {
+	switch {
+	case s.newest == nil:
+		return ""
+	case s.newest.Shared:
+		return "shared"
+	}
+	return "own"
 }
 
 // snapshot says the credential's state now.
@@ -347,6 +426,8 @@ func (c *credential) snapshot() snapshot {
 		nextAttempt: st.NextAttempt,
 		now:         c.clock.Now(),
 		counts:      c.counters.values(),
+		shared:      c.share != nil,
+		share:       c.src.ShareCounters(),
 	}
 	switch {
 	case st.Serving != nil && st.LastErr == nil:

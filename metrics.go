@@ -28,6 +28,8 @@ func registerMetrics(reg *prometheus.Registry) error {
 type stateCollector struct {
 	state, valid, expiresIn, tokenRequests, duration,
 	requestsInjected, requestsRefused, replays, unauthorizedPassed *prometheus.Desc
+	// Shared credentials only.
+	tokenSource, shareLockWaits, shareStorageErrors, shareFallbacks *prometheus.Desc
 }
 
 func newStateCollector() *stateCollector {
@@ -44,13 +46,18 @@ func newStateCollector() *stateCollector {
 		requestsRefused:    d("requests_refused_total", "Requests refused for lack of a token, by reason (unavailable: 503, rejected: 502).", "reason"),
 		replays:            d("replays_total", "Requests replayed once after the upstream answered 401 to the token."),
 		unauthorizedPassed: d("unauthorized_passed_total", "Upstream 401 answers passed to the client without a replay."),
+		tokenSource:        d("token_source", "Shared credentials: 1 for where the newest token came from (own: this replica's token request; shared: adopted from shared storage), 0 for the other.", "source"),
+		shareLockWaits:     d("share_lock_waits_total", "Shared credentials: waits for the storage lock before a refresh."),
+		shareStorageErrors: d("share_storage_errors_total", "Shared credentials: storage calls that failed or timed out."),
+		shareFallbacks:     d("share_fallbacks_total", "Shared credentials: token requests made without the storage lock (lock timeout or storage failure), or whose token could not be stored."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.state, c.valid, c.expiresIn, c.tokenRequests, c.duration,
-		c.requestsInjected, c.requestsRefused, c.replays, c.unauthorizedPassed} {
+		c.requestsInjected, c.requestsRefused, c.replays, c.unauthorizedPassed,
+		c.tokenSource, c.shareLockWaits, c.shareStorageErrors, c.shareFallbacks} {
 		ch <- d
 	}
 }
@@ -91,6 +98,14 @@ func (c *stateCollector) collect(ch chan<- prometheus.Metric, s snapshot) {
 	counter(c.requestsRefused, v.requestsRefusedRejected, "rejected")
 	counter(c.replays, v.replays)
 	counter(c.unauthorizedPassed, v.unauthorizedPassed)
+	if s.shared {
+		src := s.tokenSource()
+		gauge(c.tokenSource, boolFloat(src == "own"), "own")
+		gauge(c.tokenSource, boolFloat(src == "shared"), "shared")
+		counter(c.shareLockWaits, s.share.LockWaits)
+		counter(c.shareStorageErrors, s.share.StorageErrors)
+		counter(c.shareFallbacks, s.share.Fallbacks)
+	}
 }
 
 func boolFloat(b bool) float64 {

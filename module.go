@@ -153,6 +153,13 @@ type Handler struct {
 	// most 16777216 (16 MiB). Default: 1048576 (1 MiB).
 	MaxReplayBody int64 `json:"max_replay_body,omitempty"`
 
+	// Share, if set, shares this credential's token with the other
+	// replicas that use the same storage and key: one token chain for the
+	// cluster instead of one per replica, and a restarted replica starts
+	// from the shared token. See ShareConfig. Default: off, each replica
+	// gets its own token.
+	Share *ShareConfig `json:"share,omitempty"`
+
 	logger *zap.Logger
 	grant  tokencache.Grant
 	cred   *credential
@@ -195,6 +202,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.applyDefaults()
+	share, err := h.shareSpec(ctx)
+	if err != nil {
+		return err
+	}
 	tlsConfig, err := h.loadTokenTLS(ctx)
 	if err != nil {
 		return err
@@ -217,7 +228,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	spec := credentialSpec{
 		key: tokencache.HashFields(h.grant.Key(), h.Name,
-			time.Duration(h.Timeout).String(), time.Duration(h.DialTimeout).String(), time.Duration(h.RefreshBefore).String()),
+			time.Duration(h.Timeout).String(), time.Duration(h.DialTimeout).String(), time.Duration(h.RefreshBefore).String(),
+			share.poolKey()),
 		info: credentialInfo{
 			Name:            h.Name,
 			TokenHost:       tokenHost(h.TokenURL),
@@ -230,6 +242,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		refresh:     time.Duration(h.RefreshBefore),
 		reread:      h.rereader(rawPassword, rawSecret),
 		logger:      h.logger,
+		share:       share,
 	}
 	cred, err := acquireCredential(spec)
 	if err != nil {

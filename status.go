@@ -27,6 +27,14 @@ type credentialStatus struct {
 	UnauthorizedPassed         uint64            `json:"unauthorized_passed"`
 	// ReplaysAfter401 is the old name of Replays, kept for existing readers.
 	ReplaysAfter401 uint64 `json:"replays_after_401"`
+
+	// TokenSource is "own" (this replica's token request) or "shared"
+	// (adopted from shared storage); absent before the first token.
+	TokenSource string `json:"token_source,omitempty"`
+	// The share counters are present when the credential is shared.
+	ShareLockWaits     *uint64 `json:"share_lock_waits,omitempty"`
+	ShareStorageErrors *uint64 `json:"share_storage_errors,omitempty"`
+	ShareFallbacks     *uint64 `json:"share_fallbacks,omitempty"`
 }
 
 type errorStatus struct {
@@ -51,6 +59,11 @@ func (s snapshot) status() credentialStatus {
 		Replays:                    v.replays,
 		UnauthorizedPassed:         v.unauthorizedPassed,
 		ReplaysAfter401:            v.replays,
+		TokenSource:                s.tokenSource(),
+	}
+	if s.shared {
+		sc := s.share
+		out.ShareLockWaits, out.ShareStorageErrors, out.ShareFallbacks = &sc.LockWaits, &sc.StorageErrors, &sc.Fallbacks
 	}
 	if tok := s.newest; tok != nil {
 		exp := tok.Expiry

@@ -12,6 +12,14 @@ const (
 	EventFailure
 	// EventFallback: a refresh token was refused; a password grant follows.
 	EventFallback
+	// EventAdopt: a token another replica obtained was taken from shared
+	// storage (no token request).
+	EventAdopt
+	// EventShare: the shared storage condition changed (ShareState).
+	EventShare
+	// EventShareError: a shared storage call failed (Reason; Changed on
+	// the first of a run).
+	EventShareError
 )
 
 // Event describes one token request, for logs and metrics. It holds no
@@ -32,4 +40,8 @@ type Event struct {
 	// Changed is set on a failure whose class or code differs from the
 	// previous one (or that follows a success): log these, not every retry.
 	Changed bool
+	// ShareState is the storage condition (EventShare, EventShareError).
+	ShareState ShareState
+	// Reason describes a storage failure without quoting it.
+	Reason string
 }

@@ -19,12 +19,20 @@ func (s *Source) run() {
 	for {
 		if s.due(woken) {
 			s.attempt()
+		} else if s.opts.Shared != nil && !s.clock.Now().Before(s.nextCheck) && s.ctx.Err() == nil {
+			s.check()
 		}
 		woken = false
 		s.mu.Lock()
 		now := s.clock.Now()
 		wait := s.nextAttempt.Sub(now)
 		s.mu.Unlock()
+		if s.opts.Shared != nil {
+			if !now.Before(s.nextCheck) {
+				s.nextCheck = now.Add(s.checkInterval(s.last.Load()))
+			}
+			wait = min(wait, s.nextCheck.Sub(now))
+		}
 		if wait < 0 {
 			wait = 0
 		}
@@ -50,7 +58,11 @@ func (s *Source) due(woken bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock.Now()
-	if s.force.Swap(false) || !now.Before(s.nextAttempt) {
+	if s.force.Swap(false) {
+		s.forced = true
+		return true
+	}
+	if !now.Before(s.nextAttempt) {
 		return true
 	}
 	return woken && !s.cur.Load().ValidAt(now) && s.lastErr == nil
@@ -63,10 +75,25 @@ func (s *Source) attempt() {
 	s.attempting = true
 	s.mu.Unlock()
 
+	dropped, forced := s.dropped.Swap(nil), s.forced
+	s.forced = false
 	if s.dropRefresh.Swap(false) {
 		s.policy.forgetRefreshToken()
 	}
-	tok, req, err := s.policy.attempt(s.ctx)
+	var (
+		tok *Token
+		req sent
+		err *Error
+	)
+	if s.opts.Shared != nil {
+		var settled bool
+		tok, req, err, settled = s.sharedAttempt(dropped, forced)
+		if settled && s.ctx.Err() == nil {
+			return
+		}
+	} else {
+		tok, req, err = s.policy.attempt(s.ctx)
+	}
 	if s.ctx.Err() != nil {
 		// Closed while the request was in flight: nothing to record.
 		s.mu.Lock()

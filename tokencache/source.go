@@ -38,6 +38,19 @@ type Options struct {
 	// changed; if they did, the password grant is retried once at once with
 	// the new values, which are kept for later requests.
 	Reread func() (Grant, bool)
+
+	// Shared, if set, shares the token with the other replicas of a
+	// cluster (see Shared): a newer shared token is adopted, a refresh
+	// happens under the storage lock with the shared refresh token, and
+	// its result is stored. Nil: the Source works alone.
+	Shared Shared
+	// ShareLockTimeout bounds the wait for the storage lock and each
+	// storage call (wall time). Default: DefaultShareLockTimeout.
+	ShareLockTimeout time.Duration
+	// ShareCheckInterval is how often storage is read for a newer token.
+	// Default: a tenth of the token's lifetime, at most
+	// MaxShareCheckInterval; never under MinShareCheckInterval.
+	ShareCheckInterval time.Duration
 }
 
 // Source keeps one credential's token fresh. Token is safe for concurrent
@@ -84,11 +97,26 @@ type Source struct {
 	dropRefresh atomic.Bool
 	// force asks for a token request now, even during a backoff.
 	force atomic.Bool
+	// dropped is the token Invalidate dropped, for the refresh goroutine
+	// (with sharing, the shared entry is cleared only if it still holds it).
+	dropped atomic.Pointer[Token]
+
+	// counters count the use of shared storage.
+	counters struct{ lockWaits, storageErrors, fallbacks atomic.Uint64 }
 
 	// owned by the refresh goroutine
 	policy   *grantPolicy
 	failures int
 	everHad  bool
+	// forced is set by due when the attempt was asked for by ForceRefresh.
+	forced bool
+	// nextCheck is when storage is next read for a newer shared token.
+	nextCheck time.Time
+	// shareState is the storage condition last reported.
+	shareState ShareState
+	// lastLoadCorrupt is set when the last Load found an entry that cannot
+	// be decrypted or decoded.
+	lastLoadCorrupt bool
 }
 
 // New returns a Source for opts. If opts.Store holds a valid token for the
@@ -110,7 +138,11 @@ func New(opts Options) *Source {
 	if opts.Rand == nil {
 		opts.Rand = rand.Float64
 	}
+	if opts.ShareLockTimeout <= 0 {
+		opts.ShareLockTimeout = DefaultShareLockTimeout
+	}
 	s := &Source{
+		shareState:  ShareOK,
 		opts:        opts,
 		clock:       opts.Clock,
 		attemptDone: make(chan struct{}),
@@ -286,6 +318,7 @@ func (s *Source) Invalidate(tok *Token) bool {
 	s.invalidations = append(s.invalidations, now)
 	key := s.key
 	s.mu.Unlock()
+	s.dropped.Store(tok)
 	s.dropRefresh.Store(true)
 	s.opts.Store.Delete(key)
 	s.kick()

@@ -26,6 +26,11 @@ type Token struct {
 	GrantType string
 	IssuedAt  time.Time
 	Expiry    time.Time
+	// Shared is set on a token adopted from shared storage (another
+	// replica obtained it); ShareVersion is the version of the shared
+	// entry it came from or was stored as, 0 if it was never shared.
+	Shared       bool
+	ShareVersion uint64
 
 	header string // "Bearer " + AccessToken, computed once
 }

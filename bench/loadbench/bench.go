@@ -39,6 +39,9 @@ type bench struct {
 	coldB *coldStartResult
 	mem   *memoryResult
 	post  *postResult
+	share []shareRow
+	// cfgShare is a sharing replica's config, for the report.
+	cfgShare string
 }
 
 func newBench(ctx context.Context, o *options) (_ *bench, err error) {
@@ -151,6 +154,7 @@ func (b *bench) runAll() error {
 		{"cold", b.runCold},
 		{"memory", b.runMemory},
 		{"post", b.runPost},
+		{"share", b.runShare},
 	}
 	var firstErr error
 	b.cpuStart = readCPU()

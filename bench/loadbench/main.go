@@ -15,7 +15,9 @@
 // economy under a fixed request rate with short-lived tokens; a cold start
 // with a slow token endpoint and 1,000 concurrent requests; and the resident
 // memory of A and B under a long full-load run; and A and B again with
-// 16 KiB JSON POST bodies, in rounds like the first phase. The report goes
+// 16 KiB JSON POST bodies, in rounds like the first phase; and the token
+// requests of 1, 3 and 5 replicas sharing one token through one storage
+// folder (and 3 that do not share). The report goes
 // to stdout (Markdown) and, with -md, to a file; progress goes to stderr.
 //
 // wrk comes from Debian's package and is installed with apt-get when
@@ -59,6 +61,8 @@ type options struct {
 
 	postSize int
 
+	shareLifetimes int
+
 	md      string
 	caddy   string
 	noBuild bool
@@ -88,10 +92,11 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.memDur, "mem", 60*time.Second, "length of each full-load memory run (0 skips it)")
 	fs.DurationVar(&o.memEvery, "mem-every", 2*time.Second, "VmRSS sampling interval")
 	fs.IntVar(&o.postSize, "post-size", 16384, "JSON body bytes of the POST phase, which runs -rounds rounds like the throughput phase (0 skips it)")
+	fs.IntVar(&o.shareLifetimes, "share-lifetimes", 10, "token lifetimes of each replica-sharing run (1, 3, 5 sharing replicas, 3 alone); 0 skips it")
 	fs.StringVar(&o.md, "md", "", "also write the Markdown report to this file")
 	fs.StringVar(&o.caddy, "caddy", "bin/caddy", "Caddy binary, relative to the repository root")
 	fs.BoolVar(&o.noBuild, "no-build", false, "use the existing Caddy binary instead of building it")
-	fs.StringVar(&o.only, "only", "throughput,economy,cold,memory,post", "comma-separated phases to run")
+	fs.StringVar(&o.only, "only", "throughput,economy,cold,memory,post,share", "comma-separated phases to run")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (Caddyfiles, Caddy logs)")
 	fs.StringVar(&o.aExtra, "a-options", "", "extra subdirectives for config A's groupid_auth block, ';'-separated (e.g. \"replay_on_401 off\"), for diagnosis")
 	fs.StringVar(&o.profile, "profile", "", "save CPU profiles of Caddy (admin /debug/pprof/profile) during round 1 of A and B into this directory; skews that round")
@@ -111,7 +116,7 @@ func parseFlags(args []string) (*options, error) {
 	}
 	for _, p := range strings.Split(o.only, ",") {
 		switch strings.TrimSpace(p) {
-		case "throughput", "economy", "cold", "memory", "post":
+		case "throughput", "economy", "cold", "memory", "post", "share":
 		default:
 			return nil, fmt.Errorf("-only: unknown phase %q", p)
 		}

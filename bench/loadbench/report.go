@@ -114,6 +114,9 @@ func (b *bench) report() string {
 	if b.post != nil {
 		targets = append(targets, b.reportPost(&w)...)
 	}
+	if len(b.share) > 0 {
+		targets = append(targets, b.reportShare(&w)...)
+	}
 
 	p("## Targets\n\n| target | measured | |\n|---|---|---|\n")
 	for _, t := range targets {
