@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/certmagic"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -121,9 +122,6 @@ func acquireCredential(spec credentialSpec) (*credential, error) {
 	if loaded {
 		c.logger.Store(spec.logger)
 	}
-	if c.share != nil && spec.share != nil {
-		c.share.use(spec.share.storage)
-	}
 	return c, nil
 }
 
@@ -173,9 +171,12 @@ var activeOverride atomic.Pointer[prometheus.Registry]
 // requests while cfg runs, and starts c's token source if it has not yet
 // started. Two different credentials may not share a name within one
 // config: their status would be ambiguous.
-func (c *credential) attach(cfg configID, transport http.RoundTripper) error {
+func (c *credential) attach(cfg configID, transport http.RoundTripper, storage certmagic.Storage) error {
 	if err := c.register(cfg, transport); err != nil {
 		return err
+	}
+	if c.share != nil && storage != nil {
+		c.share.use(cfg, storage)
 	}
 	c.src.Start()
 	return nil
@@ -213,6 +214,9 @@ func (c *credential) detach(cfg configID) {
 			t.CloseIdleConnections()
 		}
 		delete(c.transports, cfg)
+		if c.share != nil {
+			c.share.forget(cfg)
+		}
 		if c.newest == cfg {
 			c.newest = nil
 			for other := range c.transports {

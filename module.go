@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
 	"github.com/caddy-groupid/caddy-groupid/tokencache"
@@ -250,7 +251,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.cred, h.poolKey = cred, spec.key
 	transport := tokencache.NewHTTPClient(tlsConfig, time.Duration(h.Timeout), time.Duration(h.DialTimeout)).Transport
-	if err := cred.attach(ctx.GetMetricsRegistry(), transport); err != nil {
+	var storage certmagic.Storage
+	if share != nil {
+		storage = share.storage
+	}
+	if err := cred.attach(ctx.GetMetricsRegistry(), transport, storage); err != nil {
 		return err
 	}
 	h.config = ctx.GetMetricsRegistry()

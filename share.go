@@ -122,7 +122,12 @@ func subkey(key []byte, purpose string) []byte {
 // storageShare is tokencache.Shared over a certmagic.Storage: one
 // encrypted entry under a derived key and a lock of a derived name.
 type storageShare struct {
-	storage  atomic.Pointer[storageBox] // the newest config's storage
+	// storages are the storage of each config load that uses the
+	// credential; the running config's is used (the newest one's before
+	// any runs). Guarded by loaded's mutex, like the credential's
+	// transports, so a failed load's storage is never used.
+	storages map[configID]certmagic.Storage
+	newest   configID
 	key      string
 	leaseKey string
 	lockName string
@@ -142,8 +147,6 @@ type storageShare struct {
 	lockBreaks atomic.Uint64
 }
 
-type storageBox struct{ s certmagic.Storage }
-
 // newStorageShare returns the share of grant g under the share key.
 func newStorageShare(shareKey []byte, g tokencache.Grant) (*storageShare, error) {
 	block, err := aes.NewCipher(subkey(shareKey, "groupid_auth share encryption v1"))
@@ -161,14 +164,42 @@ func newStorageShare(shareKey []byte, g tokencache.Grant) (*storageShare, error)
 }
 
 // use makes st the storage of later calls (that of the newest config).
-func (s *storageShare) use(st certmagic.Storage) { s.storage.Store(&storageBox{st}) }
+// use records the storage of config cfg. Call with loaded's mutex not held.
+func (s *storageShare) use(cfg configID, st certmagic.Storage) {
+	loaded.Lock()
+	defer loaded.Unlock()
+	if s.storages == nil {
+		s.storages = map[configID]certmagic.Storage{}
+	}
+	s.storages[cfg] = st
+	s.newest = cfg
+}
 
+// forget drops config cfg's storage. Call with loaded's mutex held.
+func (s *storageShare) forget(cfg configID) {
+	delete(s.storages, cfg)
+	if s.newest == cfg {
+		s.newest = nil
+		for other := range s.storages {
+			s.newest = other
+			break
+		}
+	}
+}
+
+// st is the storage of the running config, or of the newest one.
 func (s *storageShare) st() (certmagic.Storage, error) {
-	b := s.storage.Load()
-	if b == nil || b.s == nil {
+	active := activeConfig()
+	loaded.Lock()
+	st, ok := s.storages[active]
+	if !ok {
+		st = s.storages[s.newest]
+	}
+	loaded.Unlock()
+	if st == nil {
 		return nil, errors.New("no storage")
 	}
-	return b.s, nil
+	return st, nil
 }
 
 // entryVersion is the first byte of a stored entry: the format.

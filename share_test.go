@@ -261,7 +261,7 @@ func newFileShare(t *testing.T, dir string) *storageShare {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.use(&certmagic.FileStorage{Path: dir})
+	s.use(prometheus.NewRegistry(), &certmagic.FileStorage{Path: dir}) // a config of its own
 	return s
 }
 
@@ -316,4 +316,31 @@ func TestShareLockKeepsALiveHoldersLock(t *testing.T) {
 		t.Fatalf("lock after release: %v", err)
 	}
 	_ = waiter.Unlock(context.Background())
+}
+
+// TestShareStorageFollowsTheRunningConfig: a load that is provisioned but
+// not running (or that failed) never has its storage used; the running
+// config's is.
+func TestShareStorageFollowsTheRunningConfig(t *testing.T) {
+	s, err := newStorageShare(testShareKey, tokencache.Grant{TokenURL: "https://gid/t", Username: "svc", IdentityStoreID: "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, failing := prometheus.NewRegistry(), prometheus.NewRegistry()
+	a, b := &certmagic.FileStorage{Path: t.TempDir()}, &certmagic.FileStorage{Path: t.TempDir()}
+	old := activeOverride.Load()
+	activeOverride.Store(running)
+	t.Cleanup(func() { activeOverride.Store(old) })
+	s.use(running, a)
+	s.use(failing, b) // provisioned after the running config
+	if st, err := s.st(); err != nil || st != a {
+		t.Fatal("a config that is not running supplied the storage")
+	}
+	loaded.Lock()
+	s.forget(failing)
+	loaded.Unlock()
+	activeOverride.Store(prometheus.NewRegistry()) // e.g. caddy validate: nothing of ours runs
+	if st, err := s.st(); err != nil || st != a {
+		t.Fatal("the newest remaining config's storage is not the fallback")
+	}
 }
