@@ -50,9 +50,13 @@ func configA(admin, port int, tokenURL, caFile, upstream, extra string) string {
 			lines += "\t\t" + l + "\n"
 		}
 	}
-	var b strings.Builder
-	b.WriteString(globalOptions(admin))
-	fmt.Fprintf(&b, `
+	return globalOptions(admin) + sidecarSite(port, tokenURL, caFile, lines, upstream, transportBlock)
+}
+
+// sidecarSite is the site block of a groupid_auth sidecar: extra holds
+// more groupid_auth lines, transport the reverse_proxy's transport block.
+func sidecarSite(port int, tokenURL, caFile, extra, upstream, transport string) string {
+	return fmt.Sprintf(`
 http://:%d {
 	bind 127.0.0.1
 	groupid_auth {
@@ -67,8 +71,7 @@ http://:%d {
 	reverse_proxy %s {
 %s	}
 }
-`, port, tokenURL, groupidsim.DefaultUsername, groupidsim.DefaultClientID, caFile, lines, upstream, transportBlock)
-	return b.String()
+`, port, tokenURL, groupidsim.DefaultUsername, groupidsim.DefaultClientID, caFile, extra, upstream, transport)
 }
 
 // configB is the limit: the same proxy with a static header_up.

@@ -45,31 +45,9 @@ func configShare(admin, port int, tokenURL, caFile, origin, folder, keyFile stri
 		storage = "\tstorage file_system " + folder + "\n"
 		block = "\t\tshare {\n\t\t\tkey {file." + keyFile + "}\n\t\t}\n"
 	}
-	return fmt.Sprintf(`{
-	admin localhost:%d
-	persist_config off
-	auto_https off
-	grace_period 1s
-%s}
-
-http://:%d {
-	bind 127.0.0.1
-	groupid_auth {
-		token_url %s
-		username %s
-		password {env.BENCH_GID_PASSWORD}
-		client_id %s
-		client_secret {env.BENCH_GID_CLIENT_SECRET}
-		identity_store_id 2
-		ca_cert_file %s
-%s	}
-	reverse_proxy %s {
-		transport http {
-			tls_trust_pool file %s
-		}
-	}
-}
-`, admin, storage, port, tokenURL, groupidsim.DefaultUsername, groupidsim.DefaultClientID, caFile, block, origin, caFile)
+	global := fmt.Sprintf("{\n\tadmin localhost:%d\n\tpersist_config off\n\tauto_https off\n\tgrace_period 1s\n%s}\n", admin, storage)
+	transport := "\t\ttransport http {\n\t\t\ttls_trust_pool file " + caFile + "\n\t\t}\n"
+	return global + sidecarSite(port, tokenURL, caFile, block, origin, transport)
 }
 
 func (b *bench) runShare() error {
