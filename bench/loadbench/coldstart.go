@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -209,4 +210,93 @@ func (b *bench) coldOnce(name string, sim *groupidsim.Server, run *groupidsim.Ru
 	sort.Slice(c.TTFB, func(i, j int) bool { return c.TTFB[i] < c.TTFB[j] })
 	sort.Slice(c.SinceOpen, func(i, j int) bool { return c.SinceOpen[i] < c.SinceOpen[j] })
 	return c, nil
+}
+
+func fmtCounters(c map[string]int) string {
+	var parts []string
+	for k, v := range c {
+		parts = append(parts, fmt.Sprintf("%s %d", k, v))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
+func (b *bench) reportCold(w *strings.Builder) []verdict {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	c := b.cold
+	p("## 3. Cold start\n\n")
+	p("A fresh simulator whose token endpoint waits %s before answering; Caddy (config A) is started and %d GETs, "+
+		"each on its own connection, are released the moment its port accepts a connection. The same burst against a "+
+		"fresh config B (no token to wait for) is the baseline: what %d simultaneous new connections cost on this "+
+		"machine anyway.\n\n", c.Delay, c.Conns, c.Conns)
+	cols := []*coldStartResult{c}
+	if b.coldB != nil {
+		cols = append(cols, b.coldB)
+	}
+	p("| | A | B (baseline) |\n|---|---|---|\n")
+	row := func(name string, f func(*coldStartResult) string) {
+		p("| %s |", name)
+		for _, x := range cols {
+			p(" %s |", f(x))
+		}
+		if len(cols) == 1 {
+			p(" |")
+		}
+		p("\n")
+	}
+	row("port accepting, after exec", func(x *coldStartResult) string { return fmtDur(x.PortAfter) })
+	row("token requests", func(x *coldStartResult) string {
+		if x.Config != "A" {
+			return "-"
+		}
+		return fmt.Sprintf("**%d** (%s)", x.TokensTotal, fmtCounters(x.Counters))
+	})
+	row("token request arrival, after the port opened", func(x *coldStartResult) string {
+		var at []string
+		for _, d := range x.TokenAt {
+			at = append(at, fmtDur(d))
+		}
+		if len(at) == 0 {
+			return "-"
+		}
+		return strings.Join(at, ", ")
+	})
+	row("statuses", func(x *coldStartResult) string {
+		var st []string
+		for code, n := range x.Statuses {
+			st = append(st, fmt.Sprintf("%d: %d", code, n))
+		}
+		sort.Strings(st)
+		return strings.Join(st, ", ")
+	})
+	row("transport errors", func(x *coldStartResult) string {
+		if x.Errors == 0 {
+			return "0"
+		}
+		return fmt.Sprintf("%d (%s)", x.Errors, strings.ReplaceAll(x.FirstErr, "|", "/"))
+	})
+	row("time to first byte from each request's start: min / median / p99 / max", func(x *coldStartResult) string {
+		if len(x.TTFB) == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%s / %s / %s / %s", fmtDur(x.TTFB[0]), fmtDur(percentile(x.TTFB, 50)),
+			fmtDur(percentile(x.TTFB, 99)), fmtDur(x.TTFB[len(x.TTFB)-1]))
+	})
+	row("first byte after the port opened: min / median / max", func(x *coldStartResult) string {
+		if len(x.SinceOpen) == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%s / %s / %s", fmtDur(x.SinceOpen[0]), fmtDur(percentile(x.SinceOpen, 50)), fmtDur(x.SinceOpen[len(x.SinceOpen)-1]))
+	})
+	p("\n")
+	if b.coldB != nil && len(c.TTFB) > 0 && len(b.coldB.TTFB) > 0 {
+		p("Median time to first byte: A %s later than B; the token endpoint alone takes %s to answer.\n\n",
+			fmtDur(percentile(c.TTFB, 50)-percentile(b.coldB.TTFB, 50)), c.Delay)
+	}
+	out := []verdict{{"cold start: exactly 1 token request", fmt.Sprint(c.TokensTotal), c.TokensTotal == 1}}
+	for _, x := range cols {
+		ok := x.Statuses[200]
+		out = append(out, verdict{fmt.Sprintf("cold start %s: all %d requests 200", x.Config, x.Conns), fmt.Sprintf("%d of %d", ok, x.Conns), ok == x.Conns})
+	}
+	return out
 }

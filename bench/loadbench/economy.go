@@ -5,7 +5,9 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
@@ -114,4 +116,89 @@ func refreshInterval(l time.Duration) (lo, mean, hi time.Duration) {
 func nearAny(t time.Time, sorted []time.Time, w time.Duration) bool {
 	i := sort.Search(len(sorted), func(i int) bool { return !sorted[i].Before(t.Add(-w)) })
 	return i < len(sorted) && !sorted[i].After(t.Add(w))
+}
+
+func (b *bench) reportEconomy(w *strings.Builder) []verdict {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	e := b.econ
+	lo, mean, hi := refreshInterval(e.Lifetime)
+	p("## 2. Token economy under load\n\n")
+	p("Config A at a fixed %d req/s (open loop: each request is due at a fixed time and its latency is counted from "+
+		"then) for %s, simulator tokens living %s (%.0f lifetimes).\n\n", e.Rate, e.Dur, e.Lifetime, e.Dur.Seconds()/e.Lifetime.Seconds())
+	if len(e.TokenTimes) == 0 {
+		p("No token request was recorded.\n\n")
+		return []verdict{{"token requests recorded", "0", false}}
+	}
+	run := e.LoadEnd.Sub(e.FirstToken)
+	var ivs []float64
+	for i := 1; i < len(e.TokenTimes); i++ {
+		ivs = append(ivs, e.TokenTimes[i].Sub(e.TokenTimes[i-1]).Seconds())
+	}
+	n := len(e.TokenTimes)
+	briefCount := int(math.Ceil(run.Seconds()/mean.Seconds())) + 1
+	fewest := int(math.Floor(run.Seconds()/hi.Seconds())) + 1
+	most := int(math.Floor(run.Seconds()/lo.Seconds())) + 1
+	p("Refresh interval by design: the refresh starts when a quarter of the lifetime (%s) remains, minus a random "+
+		"extra of up to half that margin, so one refresh every %s..%s (mean %s).\n\n", fmtDur(tokencache.RefreshMargin(e.Lifetime, refreshBefore)), fmtDur(lo), fmtDur(hi), fmtDur(mean))
+	p("| | |\n|---|---|\n")
+	p("| token requests (first token to end of load) | **%d** |\n", n)
+	p("| by grant/outcome | %s |\n", fmtCounters(e.Counters))
+	p("| span D = end of load - first token request | %.2f s |\n", run.Seconds())
+	if len(ivs) > 0 {
+		ilo, ihi := minMax(ivs)
+		p("| intervals between token requests | min %.3f s, median %.3f s, max %.3f s |\n", ilo, median(ivs), ihi)
+	}
+	p("| one per refresh interval: ceil(D / mean interval %.4f s) + 1 initial (rounds a partial last interval up) | %d |\n", mean.Seconds(), briefCount)
+	p("| what the schedule allows: 1 + floor(D / %.3f s) .. 1 + floor(D / %.3f s) | %d..%d |\n\n", hi.Seconds(), lo.Seconds(), fewest, most)
+	tokenOK := true
+	shortest := math.Inf(1)
+	for _, iv := range ivs {
+		shortest = math.Min(shortest, iv)
+	}
+	// 50 ms of slack for the token request's own round trip.
+	if len(ivs) > 0 && shortest < lo.Seconds()-0.05 {
+		tokenOK = false
+	}
+	if n > most || n < fewest {
+		tokenOK = false
+	}
+	failedGrants := 0
+	for _, s := range e.TokenStatus {
+		if s != 200 {
+			failedGrants++
+		}
+	}
+
+	p("Latency around token requests (requests due within ±%s of a token request's arrival at the simulator, "+
+		"against all other requests):\n\n", e.Window)
+	p("| requests | count | p50 | p99 |\n|---|---:|---:|---:|\n")
+	p("| near a token request | %d | %s | %s |\n", e.NearN, fmtDur(e.NearP50), fmtDur(e.NearP99))
+	p("| all others | %d | %s | %s |\n", e.FarN, fmtDur(e.FarP50), fmtDur(e.FarP99))
+	p("| all | %d | %s | %s (max %s) |\n\n", e.Samples, fmtDur(e.AllP50), fmtDur(e.AllP99), fmtDur(e.AllMax))
+	ratio := math.NaN()
+	if e.FarP99 > 0 {
+		ratio = float64(e.NearP99) / float64(e.FarP99)
+	}
+	non2xx := 0
+	var st []string
+	for code, c := range e.Statuses {
+		if code < 200 || code > 299 {
+			non2xx += c
+		}
+		name := fmt.Sprint(code)
+		if code == 0 {
+			name = "transport error"
+		}
+		st = append(st, fmt.Sprintf("%s: %d", name, c))
+	}
+	sort.Strings(st)
+	p("Statuses: %s. Upstream: %d with the newest token, %d with the previous one, %d wrong or missing. "+
+		"Other processes used %.0f%% of the machine's CPU during the run.\n\n",
+		strings.Join(st, ", "), e.Up.OK, e.Up.Prev, e.Up.Wrong+e.Up.Missing, e.OtherCPU)
+	return []verdict{
+		{fmt.Sprintf("token requests: one per refresh interval (count within %d..%d, no interval under %.3f s, none failed)", fewest, most, lo.Seconds()),
+			fmt.Sprintf("%d (ceil(D / mean interval) + 1 = %d), shortest interval %.3f s, %d failed", n, briefCount, shortest, failedGrants), tokenOK && failedGrants == 0},
+		{"p99 near token requests <= 1.1x p99 of the others", fmt.Sprintf("%.2fx (%s vs %s)", ratio, fmtDur(e.NearP99), fmtDur(e.FarP99)), ratio <= 1.1},
+		{"token-economy run: 0 non-2xx", fmt.Sprintf("%d (wrong token at upstream: %d)", non2xx, e.Up.Wrong+e.Up.Missing), non2xx == 0 && e.Up.Wrong+e.Up.Missing == 0},
+	}
 }

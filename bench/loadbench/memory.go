@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -117,5 +118,79 @@ func (b *bench) memRun(p *caddyProc, url string) (*memRun, error) {
 			mr.CPUPerReq = cpuPerRequest(cpu.caddyTicks(), r.res.Requests)
 			return mr, nil
 		}
+	}
+}
+
+func (b *bench) reportMemory(w *strings.Builder) []verdict {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	m := b.mem
+	p("## 4. Memory under full load\n\n")
+	p("VmRSS of the Caddy process from `/proc/<pid>/status` every %s during %s of full load (`wrk -t%d -c%d`) per "+
+		"config. A runs against %s tokens, so it refreshes about every %s during the run.\n\n",
+		b.o.memEvery, m.Dur, b.o.threads, b.o.conns, b.o.lifetime, fmtDur(func() time.Duration { _, mean, _ := refreshInterval(b.o.lifetime); return mean }()))
+	p("| config | idle before load | end | max | second half min..max | req/s over the run | p99 | Caddy CPU per request | token requests | non-2xx / wrong token | other processes' CPU |\n")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	ends := map[string]int64{}
+	flat := map[string]bool{}
+	for _, r := range m.Runs {
+		if len(r.Samples) == 0 || r.Res == nil {
+			continue
+		}
+		var mx int64
+		for _, s := range r.Samples {
+			mx = max(mx, s.KiB)
+		}
+		half := r.Samples[len(r.Samples)/2:]
+		hlo, hhi := int64(math.MaxInt64), int64(0)
+		for _, s := range half {
+			hlo, hhi = min(hlo, s.KiB), max(hhi, s.KiB)
+		}
+		end := r.Samples[len(r.Samples)-1].KiB
+		ends[r.Config] = end
+		flat[r.Config] = hhi-hlo < 5*1024
+		tok := "-"
+		if r.Config == "A" {
+			tok = fmt.Sprint(r.Tokens)
+		}
+		p("| %s | %s | %s | %s | %s..%s | %.0f | %s | %s | %s | %d / %d | %.0f%% |\n", r.Config, mib(r.Samples[0].KiB), mib(end), mib(mx),
+			mib(hlo), mib(hhi), r.Res.RPS, fmtDur(r.Res.P99), fmtMicros(r.CPUPerReq), tok, r.Res.Non2xx+r.Res.SockErrors, r.Up.Wrong+r.Up.Missing, r.OtherCPU)
+	}
+	// Samples side by side, every 10 s.
+	if len(m.Runs) == 2 {
+		a, bb := m.Runs[0], m.Runs[1]
+		p("\n| time | A | B |\n|---:|---:|---:|\n")
+		every := int(math.Max(1, math.Round(float64(10*time.Second)/float64(b.o.memEvery))))
+		for i := 0; i < len(a.Samples) || i < len(bb.Samples); i++ {
+			last := i == len(a.Samples)-1 || i == len(bb.Samples)-1
+			if i%every != 0 && !last {
+				continue
+			}
+			av, bv, t := "", "", ""
+			if i < len(a.Samples) {
+				av, t = mib(a.Samples[i].KiB), fmt.Sprintf("%.1f s", a.Samples[i].At.Seconds())
+			}
+			if i < len(bb.Samples) {
+				bv = mib(bb.Samples[i].KiB)
+				if t == "" {
+					t = fmt.Sprintf("%.1f s", bb.Samples[i].At.Seconds())
+				}
+			}
+			if last {
+				t = "end, " + t
+			}
+			p("| %s | %s | %s |\n", t, av, bv)
+		}
+	}
+	p("\n")
+	ea, okA := ends["A"]
+	eb, okB := ends["B"]
+	if !okA || !okB {
+		return nil
+	}
+	diff := ea - eb
+	p("A - B at the end: %+.1f MiB.\n\n", float64(diff)/1024)
+	return []verdict{
+		{"RSS A - B at the end within 10 MB", fmt.Sprintf("%+.1f MiB", float64(diff)/1024), math.Abs(float64(diff)) <= 10*1000*1000/1024},
+		{"RSS flat (second half of the run varies < 5 MiB)", fmt.Sprintf("A %v, B %v", flat["A"], flat["B"]), flat["A"] && flat["B"]},
 	}
 }

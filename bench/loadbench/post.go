@@ -87,3 +87,43 @@ func wrkPostScript(body []byte) []byte {
 		"wrk.headers[\"Content-Type\"] = \"application/json\"\n" +
 		"wrk.body = [==[" + string(body) + "]==]\n")
 }
+
+func (b *bench) reportPost(w *strings.Builder) []verdict {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	o, pr := b.o, b.post
+	size := fmt.Sprintf("%d-byte", pr.Size)
+	if pr.Size%1024 == 0 {
+		size = fmt.Sprintf("%d KiB", pr.Size/1024)
+	}
+	p("## 5. %s JSON POST bodies (wrk)\n\n", size)
+	p("As section 1 without C: %d rounds, a fresh Caddy process for A and for B each round, warmed up for %s, then %d "+
+		"interleaved wrk runs of %s each. Every request, warm-up included, is a POST of the same %d-byte JSON document "+
+		"(`Content-Type: application/json`) to `%s`, set by a wrk Lua script (`-s`). Config A's groupid_auth keeps a "+
+		"body up to `max_replay_body` (1 MiB by default) in memory so that it can replay the request after a 401; B "+
+		"forwards it as it comes.\n\n", o.rounds, o.warmup, o.slices, o.duration/time.Duration(o.slices), pr.Size, pr.Path)
+	s := b.reportRounds(w, pr.Runs)
+	// Every body read to the end must be whole, or the row measures less
+	// work. Requests in flight when a wrk run stops lose their body on the
+	// way; they are counted apart.
+	var reqs, cut, bytes int64
+	for _, r := range pr.Runs {
+		reqs += r.Up.requests()
+		cut += r.Up.Cut
+		bytes += r.Up.BodyBytes
+	}
+	whole := reqs > cut && bytes == (reqs-cut)*int64(pr.Size)
+	perReq := 0.0
+	if reqs > cut {
+		perReq = float64(bytes) / float64(reqs-cut)
+	}
+	p("The upstream read %.0f body bytes per request on average over the %d requests whose body it read to the end; "+
+		"%d more broke off when a wrk run stopped.\n\n", perReq, reqs-cut, cut)
+	var out []verdict
+	if len(s.cpu.all) > 0 {
+		out = append(out, verdict{fmt.Sprintf("POST %s JSON: Caddy CPU per request A/B <= %.2f (median of rounds)", size, postCPUTarget),
+			s.cpu.String(), s.cpu.med <= postCPUTarget})
+	}
+	out = append(out, verdict{"POST runs: no non-2xx, socket errors or wrong tokens; every body the upstream read to the end was whole",
+		fmt.Sprintf("%d; %.0f bytes per request", s.bad, perReq), s.bad == 0 && whole})
+	return out
+}
