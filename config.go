@@ -187,3 +187,9 @@ func tokenHost(tokenURL string) string {
 	}
 	return ""
 }
+
+// defaultName derives a credential name from non-secret fields:
+// username@host/identity_store_id.
+func defaultName(username, tokenURL, store string) string {
+	return username + "@" + tokenHost(tokenURL) + "/" + store
+}

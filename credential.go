@@ -1,7 +1,6 @@
 package groupidauth
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -26,11 +25,10 @@ import (
 type credential struct {
 	info credentialInfo
 	// transports are the token endpoint transports (trust pool, client
-	// certificate, server name) of each config load that uses the
+	// certificate, server name) of the config loads that use the
 	// credential; token requests use the running config's. Guarded by
 	// loaded's mutex.
-	transports map[configID]http.RoundTripper
-	newest     configID // the config that attached last; guarded by loaded
+	transports perConfig[http.RoundTripper]
 	src        *tokencache.Source
 	clock      tokencache.Clock
 	logger     atomic.Pointer[zap.Logger] // of the newest config that uses it
@@ -82,7 +80,7 @@ type credentialSpec struct {
 // releaseCredential(spec.key). The credential starts once attached.
 func acquireCredential(spec credentialSpec) (*credential, error) {
 	val, loaded, err := pool.LoadOrNew(spec.key, func() (caddy.Destructor, error) {
-		c := &credential{info: spec.info, clock: newClock(), transports: map[configID]http.RoundTripper{}}
+		c := &credential{info: spec.info, clock: newClock()}
 		c.counters.init()
 		c.logger.Store(spec.logger)
 		var shared tokencache.Shared
@@ -196,10 +194,7 @@ func (c *credential) register(cfg configID, transport http.RoundTripper) error {
 		}
 	}
 	uses[c]++
-	if _, ok := c.transports[cfg]; !ok {
-		c.transports[cfg] = transport
-	}
-	c.newest = cfg
+	c.transports.set(cfg, transport)
 	return nil
 }
 
@@ -210,53 +205,17 @@ func (c *credential) detach(cfg configID) {
 	uses := loaded.byConfig[cfg]
 	if uses[c]--; uses[c] <= 0 {
 		delete(uses, c)
-		if t, ok := c.transports[cfg].(interface{ CloseIdleConnections() }); ok {
+		if t, ok := c.transports.drop(cfg).(interface{ CloseIdleConnections() }); ok {
 			t.CloseIdleConnections()
 		}
-		delete(c.transports, cfg)
 		if c.share != nil {
-			c.share.forget(cfg)
-		}
-		if c.newest == cfg {
-			c.newest = nil
-			for other := range c.transports {
-				c.newest = other
-				break
-			}
+			c.share.storages.drop(cfg)
 		}
 	}
 	if len(uses) == 0 {
 		delete(loaded.byConfig, cfg)
 	}
 }
-
-// configTransport sends a credential's token requests with the transport of
-// the running config, so that a reload that changes the trust pool, the CA
-// file or the client certificate takes effect at the next token request
-// (and a CA that was removed is trusted no more), while a load that failed
-// never sends the password anywhere. Before any config runs (caddy
-// validate, a first load) the newest config's transport is used.
-type configTransport struct{ c *credential }
-
-// RoundTrip implements http.RoundTripper.
-func (t configTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	active := activeConfig()
-	loaded.Lock()
-	rt, ok := t.c.transports[active]
-	if !ok {
-		rt = t.c.transports[t.c.newest]
-	}
-	loaded.Unlock()
-	if rt == nil {
-		if req.Body != nil {
-			_ = req.Body.Close()
-		}
-		return nil, errNoTransport
-	}
-	return rt.RoundTrip(req)
-}
-
-var errNoTransport = errors.New("no config holds this credential")
 
 // visibleCredentials returns the running config's credentials with the
 // given name, or all of them (sorted by name) when name is empty.
@@ -324,42 +283,6 @@ func (c *credential) observe(ev tokencache.Event) {
 			log.Error("groupid rejected the configured credentials; check username, password, client_id, client_secret, identity_store_id, scope and token_url", fields...)
 		default:
 			log.Error("groupid token request failed", fields...)
-		}
-	}
-}
-
-// observeShare logs what sharing did: a token adopted from storage (info
-// for the first one or after failures, else debug), and each change of the
-// storage's condition (warn when it fails, info when it is usable again);
-// repeated failures are debug. Never a token, a key or a secret.
-func (c *credential) observeShare(ev tokencache.Event) {
-	log := c.logger.Load()
-	if log == nil {
-		return
-	}
-	fields := []zap.Field{zap.String("credential", c.info.Name)}
-	switch ev.Kind {
-	case tokencache.EventAdopt:
-		fields = append(fields, zap.Time("expires", ev.Expiry), zap.String("token_source", "shared"))
-		if ev.First || ev.Recovered {
-			log.Info("using groupid token shared by another replica", fields...)
-		} else {
-			log.Debug("adopted shared groupid token", fields...)
-		}
-	case tokencache.EventShare:
-		fields = append(fields, zap.String("share_state", string(ev.ShareState)))
-		switch ev.ShareState {
-		case tokencache.ShareOK:
-			log.Info("shared token storage usable again", fields...)
-		case tokencache.ShareLockTimeout:
-			log.Warn("share lock not had within lock_timeout; this replica requests its own token", fields...)
-		}
-	case tokencache.EventShareError:
-		fields = append(fields, zap.String("share_state", string(ev.ShareState)), zap.String("error", ev.Reason))
-		if ev.Changed {
-			log.Warn("shared token storage failed; this replica requests its own tokens until it is back", fields...)
-		} else {
-			log.Debug("shared token storage failed again", fields...)
 		}
 	}
 }
@@ -456,10 +379,4 @@ func (s snapshot) expiresIn() time.Duration {
 		return 0
 	}
 	return max(s.serving.Expiry.Sub(s.now), 0)
-}
-
-// defaultName derives a credential name from non-secret fields:
-// username@host/identity_store_id.
-func defaultName(username, tokenURL, store string) string {
-	return username + "@" + tokenHost(tokenURL) + "/" + store
 }

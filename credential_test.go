@@ -169,7 +169,7 @@ func TestEveryFaceAgreesInEveryState(t *testing.T) {
 func TestStartingCredential(t *testing.T) {
 	_, tokenURL := simSite(t, groupidsim.Config{})
 	h := simHandler(tokenURL)
-	c := &credential{info: credentialInfo{Name: "unstarted"}, clock: tokencache.SystemClock{}, transports: map[configID]http.RoundTripper{}}
+	c := &credential{info: credentialInfo{Name: "unstarted"}, clock: tokencache.SystemClock{}}
 	c.counters.init()
 	h.grant = tokencache.Grant{TokenURL: tokenURL, Username: h.Username, Password: h.Password,
 		ClientID: h.ClientID, ClientSecret: h.ClientSecret, IdentityStoreID: h.IdentityStoreID}

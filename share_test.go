@@ -337,7 +337,7 @@ func TestShareStorageFollowsTheRunningConfig(t *testing.T) {
 		t.Fatal("a config that is not running supplied the storage")
 	}
 	loaded.Lock()
-	s.forget(failing)
+	s.storages.drop(failing)
 	loaded.Unlock()
 	activeOverride.Store(prometheus.NewRegistry()) // e.g. caddy validate: nothing of ours runs
 	if st, err := s.st(); err != nil || st != a {

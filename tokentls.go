@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 
 	"github.com/caddyserver/caddy/v2"
@@ -64,3 +65,28 @@ func (h *Handler) loadTokenTLS(ctx caddy.Context) (*tls.Config, error) {
 	}
 	return cfg, nil
 }
+
+// configTransport sends a credential's token requests with the transport of
+// the running config, so that a reload that changes the trust pool, the CA
+// file or the client certificate takes effect at the next token request
+// (and a CA that was removed is trusted no more), while a load that failed
+// never sends the password anywhere. Before any config runs (caddy
+// validate, a first load) the newest config's transport is used.
+type configTransport struct{ c *credential }
+
+// RoundTrip implements http.RoundTripper.
+func (t configTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	active := activeConfig()
+	loaded.Lock()
+	rt := t.c.transports.pick(active)
+	loaded.Unlock()
+	if rt == nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, errNoTransport
+	}
+	return rt.RoundTrip(req)
+}
+
+var errNoTransport = errors.New("no config holds this credential")

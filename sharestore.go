@@ -1,0 +1,308 @@
+package groupidauth
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+
+	"github.com/caddy-groupid/caddy-groupid/tokencache"
+)
+
+// shareNames derives the storage key and lock name of a grant: an
+// HMAC-SHA256 under the share key over the grant's non-secret identity, so
+// every replica with the same key and settings finds the same entry, and
+// the name reveals nothing without the key. Never from a secret, and not
+// from tokencache.Grant.Key, which is salted per process.
+func shareNames(key []byte, g tokencache.Grant) (storageKey, lockName string) {
+	m := hmac.New(sha256.New, key)
+	var n [8]byte
+	for _, f := range []string{"groupid_auth share v1", g.TokenURL, g.Username, g.IdentityStoreID, g.ClientID, g.Scope} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
+		m.Write(n[:])
+		m.Write([]byte(f))
+	}
+	id := hex.EncodeToString(m.Sum(nil))
+	return "groupid_auth/" + id, "groupid_auth_" + id
+}
+
+// subkey derives a key for one purpose from the share key.
+func subkey(key []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
+}
+
+// storageShare is tokencache.Shared over a certmagic.Storage: one
+// encrypted entry under a derived key and a lock of a derived name.
+type storageShare struct {
+	// storages are the storages of the config loads that use the
+	// credential; calls use the running config's. Guarded by loaded's
+	// mutex.
+	storages perConfig[certmagic.Storage]
+	key      string
+	leaseKey string
+	lockName string
+	aead     cipher.AEAD
+
+	// mu guards the fields below. Only the credential's refresh goroutine
+	// locks and unlocks, but tests and the beat goroutine read them.
+	mu sync.Mutex
+	// beatStop ends the lease heartbeat of the lock this replica holds.
+	beatStop chan struct{}
+	beatDone chan struct{}
+	// seenLease and seenAt: the lease content a waiter last saw, and when
+	// (this host's clock) it first saw it.
+	seenLease string
+	seenAt    time.Time
+	// lockBreaks counts locks broken because their lease went stale.
+	lockBreaks atomic.Uint64
+}
+
+// newStorageShare returns the share of grant g under the share key.
+func newStorageShare(shareKey []byte, g tokencache.Grant) (*storageShare, error) {
+	block, err := aes.NewCipher(subkey(shareKey, "groupid_auth share encryption v1"))
+	if err != nil {
+		return nil, fmt.Errorf("share: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("share: %w", err)
+	}
+	s := &storageShare{aead: aead}
+	s.key, s.lockName = shareNames(shareKey, g)
+	s.leaseKey = s.key + ".lease"
+	return s, nil
+}
+
+// use records the storage of config cfg. Call with loaded's mutex not held.
+func (s *storageShare) use(cfg configID, st certmagic.Storage) {
+	loaded.Lock()
+	defer loaded.Unlock()
+	s.storages.set(cfg, st)
+}
+
+// st is the storage of the running config, or of the newest one.
+func (s *storageShare) st() (certmagic.Storage, error) {
+	active := activeConfig()
+	loaded.Lock()
+	st := s.storages.pick(active)
+	loaded.Unlock()
+	if st == nil {
+		return nil, errors.New("no storage")
+	}
+	return st, nil
+}
+
+// entryVersion is the first byte of a stored entry: the format.
+const entryVersion = 1
+
+// seal encrypts e: version byte, random nonce, AES-GCM ciphertext with the
+// storage key as additional data (an entry copied under another name does
+// not open).
+func (s *storageShare) seal(e *tokencache.SharedEntry) ([]byte, error) {
+	plain, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 1+s.aead.NonceSize(), 1+s.aead.NonceSize()+len(plain)+s.aead.Overhead())
+	out[0] = entryVersion
+	if _, err := rand.Read(out[1:]); err != nil {
+		return nil, err
+	}
+	sealed := s.aead.Seal(out, out[1:], plain, []byte(s.key))
+	clear(plain)
+	return sealed, nil
+}
+
+// open decrypts what seal wrote.
+func (s *storageShare) open(b []byte) (*tokencache.SharedEntry, error) {
+	ns := s.aead.NonceSize()
+	if len(b) < 1+ns || b[0] != entryVersion {
+		return nil, tokencache.ErrShareCorrupt
+	}
+	plain, err := s.aead.Open(nil, b[1:1+ns], b[1+ns:], []byte(s.key))
+	if err != nil {
+		return nil, tokencache.ErrShareCorrupt
+	}
+	defer clear(plain)
+	var e tokencache.SharedEntry
+	if err := json.Unmarshal(plain, &e); err != nil {
+		return nil, tokencache.ErrShareCorrupt
+	}
+	return &e, nil
+}
+
+// Load implements tokencache.Shared.
+func (s *storageShare) Load(ctx context.Context) (*tokencache.SharedEntry, error) {
+	st, err := s.st()
+	if err != nil {
+		return nil, err
+	}
+	b, err := st.Load(ctx, s.key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.open(b)
+}
+
+// Store implements tokencache.Shared.
+func (s *storageShare) Store(ctx context.Context, e *tokencache.SharedEntry) error {
+	st, err := s.st()
+	if err != nil {
+		return err
+	}
+	b, err := s.seal(e)
+	if err != nil {
+		return err
+	}
+	return st.Store(ctx, s.key, b)
+}
+
+// Delete implements tokencache.Shared.
+func (s *storageShare) Delete(ctx context.Context) error {
+	st, err := s.st()
+	if err != nil {
+		return err
+	}
+	if err := st.Delete(ctx, s.key); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// The lock's lease. CertMagic's file storage keeps a lock file fresh from a
+// goroutine that outlives the lock: if the same replica took and released
+// the lock within its 5 s refresh interval, that goroutine keeps refreshing
+// the next holder's lock file, so a holder that dies is never seen as
+// stale. Lock therefore keeps a lease of its own next to the lock: the
+// holder rewrites it every leaseBeat until it unlocks; a waiter that sees
+// the same lease content for leaseStale (by its own clock, so clock skew
+// between hosts does not matter) breaks the lock.
+const (
+	leaseBeat  = 2 * time.Second
+	leaseStale = 3 * leaseBeat
+	// lockTry is how long one storage Lock call may wait before the lease
+	// is checked again (CertMagic's file storage polls every second).
+	lockTry = 1500 * time.Millisecond
+)
+
+// Lock implements tokencache.Shared: the storage lock, waiting until ctx is
+// done, breaking a lock whose lease went stale.
+func (s *storageShare) Lock(ctx context.Context) error {
+	st, err := s.st()
+	if err != nil {
+		return err
+	}
+	for {
+		try, cancel := context.WithTimeout(ctx, lockTry)
+		err := st.Lock(try, s.lockName)
+		cancel()
+		if err == nil {
+			s.startLease(st)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		if s.leaseStale(ctx, st) {
+			s.lockBreaks.Add(1)
+			_ = st.Unlock(ctx, s.lockName)
+			_ = st.Delete(ctx, s.leaseKey)
+		}
+	}
+}
+
+// leaseStale reports whether the lease has shown the same content (or none)
+// for leaseStale, as this replica observed it.
+func (s *storageShare) leaseStale(ctx context.Context, st certmagic.Storage) bool {
+	b, err := st.Load(ctx, s.leaseKey)
+	content := string(b)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		content = "(none)"
+	case err != nil:
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if content != s.seenLease || s.seenAt.IsZero() {
+		s.seenLease, s.seenAt = content, now
+		return false
+	}
+	if now.Sub(s.seenAt) < leaseStale {
+		return false
+	}
+	s.seenLease, s.seenAt = "", time.Time{}
+	return true
+}
+
+// startLease writes the lease of the lock just taken and keeps rewriting
+// it until Unlock.
+func (s *storageShare) startLease(st certmagic.Storage) {
+	owner := make([]byte, 8)
+	_, _ = rand.Read(owner)
+	stop, done := make(chan struct{}), make(chan struct{})
+	s.mu.Lock()
+	s.beatStop, s.beatDone = stop, done
+	s.mu.Unlock()
+	write := func(seq int) {
+		ctx, cancel := context.WithTimeout(context.Background(), leaseBeat)
+		defer cancel()
+		_ = st.Store(ctx, s.leaseKey, []byte(fmt.Sprintf(`{"owner":"%x","beat":%d}`, owner, seq)))
+	}
+	write(0)
+	go func() {
+		defer close(done)
+		t := time.NewTicker(leaseBeat)
+		defer t.Stop()
+		for seq := 1; ; seq++ {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				write(seq)
+			}
+		}
+	}()
+}
+
+// Unlock implements tokencache.Shared: ends the lease, then the lock.
+func (s *storageShare) Unlock(ctx context.Context) error {
+	st, err := s.st()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	stop, done := s.beatStop, s.beatDone
+	s.beatStop, s.beatDone = nil, nil
+	s.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
+	}
+	_ = st.Delete(ctx, s.leaseKey)
+	return st.Unlock(ctx, s.lockName)
+}
+
+var _ tokencache.Shared = (*storageShare)(nil)
