@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
@@ -188,5 +190,42 @@ func TestStartingCredential(t *testing.T) {
 	if f.snapshot != stateStarting || f.readyStatus != 503 || f.readyState != stateStarting ||
 		f.adminState != stateStarting || f.metricState != stateStarting || f.metricValid != 0 {
 		t.Fatalf("starting credential: %+v", f)
+	}
+}
+
+// TestOneNameOneCredentialPerConfig: within one config, two handlers with
+// the same settings share a credential, but a second credential under a
+// name already in use fails the load with an error that names the field.
+func TestOneNameOneCredentialPerConfig(t *testing.T) {
+	_, tokenURL := simSite(t, groupidsim.Config{})
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	var handlers []*Handler
+	t.Cleanup(func() {
+		for _, h := range handlers {
+			_ = h.Cleanup()
+		}
+		cancel()
+	})
+	provisionIn := func(mod func(*Handler)) (*Handler, error) {
+		h := simHandler(tokenURL)
+		h.Name = "svc"
+		mod(h)
+		handlers = append(handlers, h)
+		return h, h.Provision(ctx)
+	}
+	first, err := provisionIn(func(*Handler) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, err := provisionIn(func(*Handler) {})
+	if err != nil || same.cred != first.cred {
+		t.Fatalf("same settings, same name: %v (shared credential: %v)", err, same.cred == first.cred)
+	}
+	_, err = provisionIn(func(h *Handler) { h.Timeout = caddy.Duration(7 * time.Second) })
+	if err == nil || !strings.HasPrefix(err.Error(), "name: ") {
+		t.Fatalf("different settings, same name: %v", err)
+	}
+	if _, err := provisionIn(func(h *Handler) { h.Name, h.Timeout = "svc-2", caddy.Duration(7*time.Second) }); err != nil {
+		t.Fatalf("different settings, own name: %v", err)
 	}
 }
