@@ -331,9 +331,19 @@ func heapUnderAttack(t *testing.T, s *rig, path string) int64 {
 	for range 300 {
 		send(1<<20, "{")
 	}
-	// Each request in flight holds goroutines (its connection, the proxy's
-	// round trip); wait until all are in, then weigh the heap.
-	eventually(t, 20*time.Second, "301 requests in flight", func() bool { return runtime.NumGoroutine() >= idle+301*2 })
+	// Each request holds at least its connection's goroutine, more once it
+	// is proxied; wait until all are in and every one is blocked waiting
+	// for body bytes (the count holds still), then weigh the heap.
+	last, still := 0, 0
+	eventually(t, 20*time.Second, "301 requests in flight and waiting", func() bool {
+		n := runtime.NumGoroutine()
+		if n == last {
+			still++
+		} else {
+			last, still = n, 0
+		}
+		return n >= idle+301 && still >= 6 // unchanged for 300 ms
+	})
 	grown := heap() - before
 	for _, c := range conns {
 		c.Close()
