@@ -381,34 +381,3 @@ func fuzzCheckText(t *testing.T, what, s string) {
 		t.Fatalf("%s contains the %s", what, w)
 	}
 }
-
-// FuzzSanitize feeds arbitrary text to sanitize with the fuzz secrets and
-// checks the result: printable ASCII, at most max bytes, and no form of any
-// secret (nor a fragment, nor a prefix at the end).
-func FuzzSanitize(f *testing.F) {
-	secrets := requestSecrets(Grant{Password: fuzzPassword, ClientID: fuzzClientID, ClientSecret: fuzzClientSecret}, fuzzRefreshToken)
-	for _, sec := range []string{fuzzPassword, fuzzClientSecret, fuzzRefreshToken} {
-		for _, form := range secretForms(sec) {
-			f.Add("x="+form+"&y=1", uint8(200))
-			f.Add("could not parse: "+form[:len(form)*2/3], uint8(64))
-		}
-	}
-	for _, form := range basicForms(fuzzClientID, fuzzClientSecret) {
-		f.Add("Authorization: Basic "+form, uint8(40))
-	}
-	f.Add("Fz-pw\x01Kestrel#4471 \\u0026=%2f", uint8(30))
-	f.Fuzz(func(t *testing.T, s string, max uint8) {
-		out := sanitize(s, int(max), secrets)
-		if len(out) > int(max) {
-			t.Fatalf("%d bytes out, max %d", len(out), max)
-		}
-		for i := 0; i < len(out); i++ {
-			if c := out[i]; c < 0x20 || c > 0x7e {
-				t.Fatalf("byte %#02x at %d", c, i)
-			}
-		}
-		if w := fuzzLeaksRefresh.leak(out, true); w != "" {
-			t.Fatalf("sanitized text contains the %s", w)
-		}
-	})
-}

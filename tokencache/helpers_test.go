@@ -1,7 +1,9 @@
 package tokencache
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -168,3 +170,170 @@ func (h *harness) advanceToDue(t *testing.T) {
 	t.Helper()
 	h.clock.Advance(h.due(t).Sub(h.clock.Now()))
 }
+
+// memShared is an in-memory Shared: one entry and one lock, shared by every
+// Source given it. fail makes every call fail; held makes Lock wait for
+// ctx's deadline.
+type memShared struct {
+	mu    sync.Mutex
+	entry *SharedEntry
+	lock  chan struct{}
+	fail  bool
+	held  bool
+	// whileHeld, if set, runs when Lock finds the lock held (another
+	// replica's work), before Lock times out.
+	whileHeld func(m *memShared)
+	stores    int
+	deletes   int
+}
+
+func newMemShared() *memShared { return &memShared{lock: make(chan struct{}, 1)} }
+
+// sharedHarness is a harness whose Source shares through sh.
+func sharedHarness(t *testing.T, d *idp, sh *memShared, c *clock.Fake) *harness {
+	h := newHarness(t, d, func(o *Options) {
+		o.Shared = sh
+		o.ShareLockTimeout = 200 * time.Millisecond
+		if c != nil {
+			o.Clock = c
+		}
+	})
+	if c != nil {
+		h.clock = c
+	}
+	return h
+}
+
+func validEntry(now time.Time, version uint64, life time.Duration) *SharedEntry {
+	return &SharedEntry{Version: version, AccessToken: "shared-at", RefreshToken: "shared-rt", TokenType: "Bearer",
+		GrantType: "refresh_token", IssuedAt: now, Expiry: now.Add(life)}
+}
+
+func (m *memShared) down() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.fail
+}
+
+func (m *memShared) Load(context.Context) (*SharedEntry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return nil, errStorageDown
+	}
+	if m.entry == nil {
+		return nil, nil
+	}
+	e := *m.entry
+	return &e, nil
+}
+
+func (m *memShared) Store(_ context.Context, e *SharedEntry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return errStorageDown
+	}
+	c := *e
+	m.entry = &c
+	m.stores++
+	return nil
+}
+
+func (m *memShared) Delete(context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return errStorageDown
+	}
+	m.entry = nil
+	m.deletes++
+	return nil
+}
+
+func (m *memShared) Lock(ctx context.Context) error {
+	if m.down() {
+		return errStorageDown
+	}
+	m.mu.Lock()
+	held, whileHeld := m.held, m.whileHeld
+	if held && whileHeld != nil {
+		whileHeld(m)
+	}
+	m.mu.Unlock()
+	if held {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	select {
+	case m.lock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m *memShared) Unlock(context.Context) error {
+	select {
+	case <-m.lock:
+	default:
+		panic("unlock of an unlocked memShared")
+	}
+	return nil
+}
+
+func (m *memShared) get() *SharedEntry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.entry == nil {
+		return nil
+	}
+	e := *m.entry
+	return &e
+}
+
+func (m *memShared) set(f func(m *memShared)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f(m)
+}
+
+// nextOf waits for the next event of kind k, skipping others.
+func (h *harness) nextOf(t *testing.T, k EventKind) Event {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-h.events:
+			if ev.Kind == k {
+				return ev
+			}
+		case <-deadline:
+			t.Fatalf("no event of kind %d within 10s", k)
+		}
+	}
+}
+
+// advanceUntil moves the clock from one armed timer to the next until an
+// event satisfies ok (at most 100 steps).
+func (h *harness) advanceUntil(t *testing.T, ok func(Event) bool) {
+	t.Helper()
+	for range 100 {
+		h.advanceToDue(t)
+		h.due(t) // the goroutine is idle again: its events are queued
+		for {
+			select {
+			case ev := <-h.events:
+				if ok(ev) {
+					return
+				}
+				continue
+			default:
+			}
+			break
+		}
+	}
+	t.Fatal("no such event within 100 timer steps")
+}
+
+var errStorageDown = errors.New("storage down")
