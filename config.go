@@ -36,6 +36,7 @@ func (h *Handler) stringFields() []stringField {
 		{"tls_client_key", &h.TLSClientKey},
 		{"tls_server_name", &h.TLSServerName},
 		{"client_auth", &h.ClientAuth},
+		{"api_base", &h.APIBase},
 	}
 }
 
@@ -96,6 +97,12 @@ func (h *Handler) validate() error {
 	if h.CACertFile != "" && h.TrustPoolRaw != nil {
 		return errors.New("ca_cert_file and tls_trust_pool: use one")
 	}
+	if !pathSegment(h.IdentityStoreID) {
+		return errors.New("identity_store_id: must be one path segment of letters, digits, '-', '_' or '.' (GroupID's store IDs are numbers)")
+	}
+	if h.APIBase != "" && !apiBasePath(h.APIBase) {
+		return errors.New("api_base: must be an absolute path such as /GroupIDDataService/api, without dot segments, query, encoded characters or backslashes")
+	}
 	if len(h.Name) > 128 || !printable(h.Name) {
 		return errors.New("name: must be at most 128 printable characters")
 	}
@@ -145,7 +152,37 @@ func (h *Handler) applyDefaults() {
 	if h.MaxReplayBody == 0 {
 		h.MaxReplayBody = DefaultMaxReplayBody
 	}
-	h.replay = h.ReplayOn401 == nil || *h.ReplayOn401
+	if h.APIBase == "" {
+		h.APIBase = DefaultAPIBase
+	}
+}
+
+// pathSegment reports whether s is a non-empty path segment made of
+// letters, digits, '-', '_' and '.', other than a dot segment.
+func pathSegment(s string) bool {
+	if s == "" || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// apiBasePath reports whether s is an absolute path of such segments.
+func apiBasePath(s string) bool {
+	if len(s) < 2 || s[0] != '/' {
+		return false
+	}
+	for seg := range strings.SplitSeq(strings.TrimSuffix(s[1:], "/"), "/") {
+		if !pathSegment(seg) {
+			return false
+		}
+	}
+	return true
 }
 
 // rereader returns the hook that reads file-based secrets again after the

@@ -209,6 +209,7 @@ func TestOneNameOneCredentialPerConfig(t *testing.T) {
 	provisionIn := func(mod func(*Handler)) (*Handler, error) {
 		h := simHandler(tokenURL)
 		h.Name = "svc"
+		h.app = new(App) // no Caddy config here to load the groupid app from
 		mod(h)
 		handlers = append(handlers, h)
 		return h, h.Provision(ctx)

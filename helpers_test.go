@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -88,11 +89,52 @@ func (r *rig) advance(d, step time.Duration) {
 // elapsed is fake time since the rig started.
 func (r *rig) elapsed() time.Duration { return r.clk.Now().Sub(r.start) }
 
+// simNext stands in for reverse_proxy with the groupid transport in front
+// of the simulator (served in-process).
 type simNext struct{ sim *groupidsim.Server }
 
 func (n simNext) ServeHTTP(w http.ResponseWriter, req *http.Request) error {
-	n.sim.Handler().ServeHTTP(w, req)
-	return nil
+	return proxyTo(w, req, handlerSender(n.sim.Handler()))
+}
+
+// upstream is a caddyhttp.Handler used as the upstream behind proxyTo.
+type upstream struct{ h caddyhttp.Handler }
+
+func (u upstream) ServeHTTP(w http.ResponseWriter, req *http.Request) error {
+	return proxyTo(w, req, handlerSender(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = u.h.ServeHTTP(w, r)
+	})))
+}
+
+// proxyTo does what reverse_proxy does around the groupid transport: it
+// sends a copy of r through roundTrip and copies the answer to w.
+func proxyTo(w http.ResponseWriter, r *http.Request, send sender) error {
+	out := r.Clone(r.Context())
+	if out.ContentLength == 0 {
+		out.Body = nil
+	}
+	resp, err := roundTrip(out, send)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
+// handlerSender serves each round trip with h in-process.
+func handlerSender(h interface {
+	ServeHTTP(http.ResponseWriter, *http.Request)
+}) sender {
+	return func(req *http.Request) (*http.Response, error) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Result(), nil
+	}
 }
 
 // do sends one request through the handler and returns the status the
@@ -188,6 +230,9 @@ func provision(t *testing.T, h *Handler) error {
 func provisionB(t testing.TB, h *Handler) error {
 	t.Helper()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	if h.app == nil {
+		h.app = new(App) // no Caddy config here to load the groupid app from
+	}
 	err := h.Provision(ctx)
 	t.Cleanup(func() {
 		_ = h.Cleanup()
@@ -206,7 +251,9 @@ func serve(h *Handler, r *http.Request, next caddyhttp.Handler) (*httptest.Respo
 // serveWith is serve with a given recorder (e.g. with headers already set).
 func serveWith(h *Handler, w *httptest.ResponseRecorder, r *http.Request, next caddyhttp.Handler) (*httptest.ResponseRecorder, error) {
 	repl := caddy.NewReplacer()
-	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
+	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{})
+	r = r.WithContext(ctx)
 	return w, h.ServeHTTP(w, r, next)
 }
 

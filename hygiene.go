@@ -19,28 +19,32 @@ var overrideHeaders = [...]string{
 	"x-method-override",
 }
 
-// scrubRequest prepares a request to carry the token: it removes the URL
-// and method override headers, removes "Authorization" from the Connection
-// header (reverse_proxy deletes every header a client names there, after
-// this handler set the token), and drops request trailers (a trailer named
-// Authorization would follow the body to the upstream).
-func scrubRequest(r *http.Request) {
-	// One pass over the client's headers (most requests have a handful).
-	for k, v := range r.Header {
+// outgoingHeader is the header of a request sent to GroupID with the
+// token: a copy of h (value slices shared, never changed) without any
+// Authorization field, URL or method override header, or Connection token
+// naming Authorization (a hop-by-hop hint that must not remove the token
+// downstream), plus Authorization set to auth. The copy is made in the
+// round trip, after every header_up and request_header, so nothing added
+// by the config can steer the token either.
+func outgoingHeader(h http.Header, auth string) http.Header {
+	out := make(http.Header, len(h)+1)
+	for k, v := range h {
 		switch {
 		case len(k) < len("Connection"):
 		case k == "Connection":
-			if kept := keepConnectionTokens(v); len(kept) == 0 {
-				delete(r.Header, k)
-			} else {
-				r.Header[k] = kept
+			if v = keepConnectionTokens(v); len(v) == 0 {
+				continue
 			}
+		case len(k) == len("Authorization") && strings.EqualFold(k, "Authorization"):
+			continue
 		// Every override header starts with X and is 13 to 22 bytes long.
 		case len(k) >= 13 && len(k) <= 22 && k[0]|0x20 == 'x' && isOverrideHeader(k):
-			delete(r.Header, k)
+			continue
 		}
+		out[k] = v
 	}
-	r.Trailer = nil
+	out["Authorization"] = []string{auth}
+	return out
 }
 
 func isOverrideHeader(k string) bool {

@@ -154,6 +154,15 @@ type Handler struct {
 	// most 16777216 (16 MiB). Default: 1048576 (1 MiB).
 	MaxReplayBody int64 `json:"max_replay_body,omitempty"`
 
+	// APIBase is the path of GroupID's Data Service API as the request
+	// leaves reverse_proxy (after every rewrite). The token is sent only
+	// with requests to <api_base>/IdentityStores/<identity_store_id>/Users
+	// and .../Groups (and below them), compared without regard to case;
+	// any other path gets 403 and is not forwarded. Change it when the
+	// Data Service is installed under another IIS application name.
+	// Default: /GroupIDDataService/api.
+	APIBase string `json:"api_base,omitempty"`
+
 	// Share, if set, shares this credential's token with the other
 	// replicas that use the same storage and key: one token chain for the
 	// cluster instead of one per replica, and a restarted replica starts
@@ -164,7 +173,12 @@ type Handler struct {
 	logger *zap.Logger
 	grant  tokencache.Grant
 	cred   *credential
-	replay bool
+	// app is the config's groupid app; tests that provision a handler
+	// outside a Caddy config set it beforehand.
+	app *App
+	// binding binds the requests this handler passes to its credential
+	// (see roundTrip).
+	binding *binding
 	// poolKey and config are set once the credential is acquired and
 	// attached, so Cleanup releases only what Provision took.
 	poolKey string
@@ -184,6 +198,9 @@ const DefaultTimeout = 10 * time.Second
 
 // DefaultDialTimeout bounds the TCP connection when DialTimeout is not set.
 const DefaultDialTimeout = 5 * time.Second
+
+// DefaultAPIBase is the Data Service API path when APIBase is not set.
+const DefaultAPIBase = "/GroupIDDataService/api"
 
 // DefaultMaxReplayBody is the largest request body kept for a replay after a
 // 401 when MaxReplayBody is not set: 1 MiB.
@@ -250,6 +267,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.cred, h.poolKey = cred, spec.key
+	h.binding = &binding{
+		cred:    cred,
+		replay:  h.ReplayOn401 == nil || *h.ReplayOn401,
+		maxBody: h.MaxReplayBody,
+		api:     newAPIScope(h.APIBase, h.IdentityStoreID),
+	}
 	transport := tokencache.NewHTTPClient(tlsConfig, time.Duration(h.Timeout), time.Duration(h.DialTimeout)).Transport
 	var storage certmagic.Storage
 	if share != nil {
@@ -259,47 +282,55 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.config = ctx.GetMetricsRegistry()
+	if h.app == nil {
+		if h.app, err = appOf(ctx); err != nil {
+			return err
+		}
+	}
+	h.app.addHandler(h.Name)
 	return nil
 }
 
-// ServeHTTP sets the bearer token and calls the next handler, or refuses
-// the request when no valid token can be had.
+// ServeHTTP binds the request to the handler's credential and calls the
+// next handler; reverse_proxy's groupid transport puts the token on the
+// request it sends to GroupID (see roundTrip). The request itself never
+// carries the token. A request is refused before anything is forwarded
+// when its path is unsafe or no valid token can be had.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if refusePath(r.URL) {
 		return caddyhttp.Error(http.StatusBadRequest, errPathRefused)
 	}
-	tok, err := h.cred.src.Token(r.Context())
+	if _, err := h.cred.src.Token(r.Context()); err != nil {
+		err = h.cred.refusal(err)
+		h.retryAfter(w, err)
+		return err
+	}
+	ctx := r.Context()
+	caddyhttp.SetVar(ctx, bindingVar, h.binding)
+	err := next.ServeHTTP(w, r)
+	// Error routes run after this returns: they are not bound.
+	caddyhttp.SetVar(ctx, bindingVar, nil)
 	if err != nil {
-		return h.refuse(w, err)
+		h.retryAfter(w, err)
 	}
-	scrubRequest(r)
-	r.Header["Authorization"] = []string{tok.AuthorizationHeader()}
-	h.cred.counters.requestsInjected.Add()
-	if !h.replay {
-		return next.ServeHTTP(w, r)
-	}
-	return h.serveWithReplay(w, r, next, tok)
+	return err
 }
 
-var errPathRefused = errors.New("path has dot segments, a backslash, a NUL or an encoded separator; not forwarding it with the groupid token")
-
-// refuse turns a token failure into the documented HTTP error.
-func (h *Handler) refuse(w http.ResponseWriter, err error) error {
+// retryAfter sets Retry-After on a 503 for lack of a token (refused here or
+// by the transport): the seconds until the next token request, at least 1.
+func (h *Handler) retryAfter(w http.ResponseWriter, err error) {
 	var nt *tokencache.NoTokenError
-	if errors.As(err, &nt) && nt.Permanent() {
-		h.cred.counters.requestsRefusedRejected.Add(1)
-		return caddyhttp.Error(http.StatusBadGateway, err)
+	if !errors.As(err, &nt) || nt.Permanent() {
+		return
 	}
-	h.cred.counters.requestsRefusedUnavailable.Add(1)
 	retry := 1
-	if nt != nil && !nt.RetryAt.IsZero() {
+	if !nt.RetryAt.IsZero() {
 		secs := math.Ceil(nt.RetryAt.Sub(h.cred.clock.Now()).Seconds())
 		if secs > 1 {
 			retry = int(secs)
 		}
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(retry))
-	return caddyhttp.Error(http.StatusServiceUnavailable, err)
 }
 
 // Cleanup detaches the handler from its config and releases the pooled

@@ -1,6 +1,7 @@
 package groupidauth
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 )
@@ -58,4 +59,36 @@ func encodedSeparator(s string) bool {
 		i += 1 + next
 	}
 	return false
+}
+
+// apiScope is the part of GroupID's URL space a credential's token may be
+// sent to: the User and Group APIs of its identity store, under the Data
+// Service's API base path. Compared without regard to case, as IIS does.
+type apiScope struct {
+	prefix string // "<api_base>/IdentityStores/<id>/"
+}
+
+func newAPIScope(base, store string) apiScope {
+	return apiScope{prefix: strings.TrimSuffix(base, "/") + "/IdentityStores/" + store + "/"}
+}
+
+// apiCollections are the APIs the token is for, below the store's prefix.
+var apiCollections = [...]string{"Users", "Groups"}
+
+// check returns an error unless p (the decoded path as it is sent to the
+// upstream, after every rewrite) is <prefix>Users or <prefix>Groups, or
+// below one of them.
+func (s apiScope) check(p string) error {
+	if len(p) >= len(s.prefix) && strings.EqualFold(p[:len(s.prefix)], s.prefix) {
+		rest := p[len(s.prefix):]
+		for _, c := range apiCollections {
+			if len(rest) >= len(c) && strings.EqualFold(rest[:len(c)], c) && (len(rest) == len(c) || rest[len(c)] == '/') {
+				return nil
+			}
+		}
+	}
+	if len(p) > 200 {
+		p = p[:200] + "..."
+	}
+	return fmt.Errorf("not sending the groupid token to %q: only %sUsers and %sGroups (and below) get it", p, s.prefix, s.prefix)
 }

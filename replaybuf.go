@@ -98,11 +98,11 @@ type replayBody struct {
 }
 
 // recordBody decides how r's body is kept for a replay and reports whether
-// a 401 to the request may be held back. A request without a body (Caddy
-// wraps even an empty one, so the length and transfer encoding tell) costs
-// nothing and is replayable; a body announced larger than max is not
-// replayable and is passed on as it is. Otherwise r.Body is replaced by a
-// recording replayBody that the caller must finish.
+// the request may be replayed after a 401. A request without a body (the
+// length and transfer encoding tell) costs nothing and is replayable; a
+// body announced larger than max is not replayable and is passed on as it
+// is. Otherwise r.Body is replaced by a recording replayBody, which the
+// caller must end with stopKeeping or, after a replay, finish.
 func recordBody(r *http.Request, max int64) (*replayBody, bool) {
 	if r.Body == nil || r.Body == http.NoBody || (r.ContentLength == 0 && len(r.TransferEncoding) == 0) {
 		return nil, true
@@ -184,8 +184,12 @@ func (b *replayBody) freeChunks() {
 
 // hold ends the first pass when the upstream answered 401, and reports
 // whether the request can be replayed: every byte read from the original
-// so far is kept. A read under way is waited for.
+// so far is kept. A read under way is waited for. A request without a
+// body (nil) can always be replayed.
 func (b *replayBody) hold() bool {
+	if b == nil {
+		return true
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.state != recording {
@@ -204,11 +208,30 @@ func (b *replayBody) replay() io.ReadCloser {
 	return replayReader{b}
 }
 
+// stopKeeping ends recording once the first pass's answer is not a 401
+// that will be replayed: the kept chunks go back at once, and the rest of
+// the body (if the upstream still reads it) streams through unkept. Safe
+// on nil (no body).
+func (b *replayBody) stopKeeping() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == recording || b.state == streaming {
+		b.freeChunks()
+		b.state = streaming
+	}
+}
+
 // finish closes the original body and gives the kept chunks back; any
-// later read fails. It runs when the handler is done, whatever happened.
+// later read fails. It runs when the replay is over, whatever happened.
 // The original is closed first, so that a read that a transport still has
-// under way is unblocked rather than waited for.
+// under way is unblocked rather than waited for. Safe on nil (no body).
 func (b *replayBody) finish() {
+	if b == nil {
+		return
+	}
 	_ = b.src.Close()
 	b.mu.Lock()
 	defer b.mu.Unlock()

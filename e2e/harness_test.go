@@ -130,7 +130,7 @@ http://localhost:HTTPPORT {
 			timeout TIMEOUT
 		}
 		reverse_proxy ORIGIN {
-			transport http {
+			transport groupid {
 				tls_trust_pool file CAFILE
 			}
 		}

@@ -41,6 +41,10 @@ const transportBlock = `		transport http {
 		}
 `
 
+// transportBlockA is transportBlock for A: the groupid transport is the
+// http transport with the same options, plus the token in the round trip.
+var transportBlockA = strings.Replace(transportBlock, "transport http", "transport groupid", 1)
+
 // configA is the sidecar: groupid_auth in front of reverse_proxy. The token
 // endpoint is the simulator over HTTPS, trusted through ca_cert_file.
 func configA(admin, port int, tokenURL, caFile, upstream, extra string) string {
@@ -50,7 +54,7 @@ func configA(admin, port int, tokenURL, caFile, upstream, extra string) string {
 			lines += "\t\t" + l + "\n"
 		}
 	}
-	return globalOptions(admin) + sidecarSite(port, tokenURL, caFile, lines, upstream, transportBlock)
+	return globalOptions(admin) + sidecarSite(port, tokenURL, caFile, lines, upstream, transportBlockA)
 }
 
 // sidecarSite is the site block of a groupid_auth sidecar: extra holds

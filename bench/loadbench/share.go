@@ -46,7 +46,7 @@ func configShare(admin, port int, tokenURL, caFile, origin, folder, keyFile stri
 		block = "\t\tshare {\n\t\t\tkey {file." + keyFile + "}\n\t\t}\n"
 	}
 	global := fmt.Sprintf("{\n\tadmin localhost:%d\n\tpersist_config off\n\tauto_https off\n\tgrace_period 1s\n%s}\n", admin, storage)
-	transport := "\t\ttransport http {\n\t\t\ttls_trust_pool file " + caFile + "\n\t\t}\n"
+	transport := "\t\ttransport groupid {\n\t\t\ttls_trust_pool file " + caFile + "\n\t\t}\n"
 	return global + sidecarSite(port, tokenURL, caFile, block, origin, transport)
 }
 

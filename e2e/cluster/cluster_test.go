@@ -121,7 +121,7 @@ http://localhost:HTTPPORT {
 		SHARE
 	}
 	reverse_proxy ORIGIN {
-		transport http {
+		transport groupid {
 			tls_trust_pool file CAFILE
 		}
 	}

@@ -1,0 +1,165 @@
+package groupidauth
+
+import (
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-groupid/caddy-groupid/tokencache"
+)
+
+// The token travels only inside reverse_proxy's round trip. groupid_auth
+// binds a request to its credential (a request variable, never the token);
+// the groupid transport, at the moment it sends the request to GroupID,
+// checks the URL actually sent, copies the request with the token on the
+// copy, and, after a 401, sends that same copy once more with a fresh
+// token. No other handler, matcher, error route or upstream sees the
+// token, and the replay never runs Caddy's routes again.
+
+// bindingVar is the request variable that binds a request to the
+// groupid_auth handler it passed. Its value prints as the credential name.
+const bindingVar = "groupid_auth"
+
+// replayedVar is set on a client request once it was replayed after a 401:
+// at most one replay per client request, however many round trips the
+// chain makes (lb_retries, several proxies).
+const replayedVar = "groupid_auth.replayed"
+
+// binding is what a round trip needs of the groupid_auth handler a request
+// passed. One per handler, made in Provision: binding a request costs no
+// allocation.
+type binding struct {
+	cred    *credential
+	replay  bool
+	maxBody int64
+	api     apiScope
+}
+
+// String is what {http.vars.groupid_auth} shows: the credential's name.
+func (b *binding) String() string { return b.cred.info.Name }
+
+// sender is one round trip to the upstream (the wrapped http transport).
+type sender func(*http.Request) (*http.Response, error)
+
+// bound returns the binding of the client request behind req, if any.
+func bound(req *http.Request) *binding {
+	b, _ := caddyhttp.GetVar(req.Context(), bindingVar).(*binding)
+	return b
+}
+
+// roundTrip sends req to the upstream. A request that did not pass a
+// groupid_auth handler (health checks, other routes) goes as it is, with
+// no token. A bound one is sent with the token, if its URL (after every
+// rewrite) is one of the credential's User and Group API paths.
+func roundTrip(req *http.Request, send sender) (*http.Response, error) {
+	b := bound(req)
+	if b == nil {
+		return send(req)
+	}
+	if refusePath(req.URL) {
+		return nil, caddyhttp.Error(http.StatusBadRequest, errPathRefused)
+	}
+	if err := b.api.check(req.URL.Path); err != nil {
+		return nil, caddyhttp.Error(http.StatusForbidden, err)
+	}
+	src := b.cred.src
+	tok, err := src.Token(req.Context())
+	if err != nil {
+		return nil, b.cred.refusal(err)
+	}
+	out := withToken(req, tok)
+	b.cred.counters.requestsInjected.Add()
+	if !b.replay {
+		return send(out)
+	}
+	replayable := caddyhttp.GetVar(req.Context(), replayedVar) == nil
+	var body *replayBody
+	if replayable {
+		body, replayable = recordBody(out, b.maxBody)
+	}
+	resp, err := send(out)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		body.stopKeeping()
+		return resp, err
+	}
+	// GroupID refused a token we held valid: drop it (if it is still the
+	// one served and the drop budget allows), and replay only if the token
+	// is no longer served, so the drop budget bounds replays too.
+	src.Invalidate(tok)
+	if src.Serving() == tok || !replayable || !body.hold() {
+		b.cred.counters.unauthorizedPassed.Add(1)
+		body.stopKeeping()
+		return resp, nil
+	}
+	caddyhttp.SetVar(req.Context(), replayedVar, true)
+	b.cred.counters.replays.Add(1)
+	discard(resp)
+	fresh, err := src.Token(req.Context())
+	if err != nil {
+		body.finish()
+		return nil, b.cred.refusal(err)
+	}
+	again := withToken(req, fresh)
+	again.Body, again.ContentLength = out.Body, out.ContentLength
+	if body != nil {
+		again.Body = body.replay()
+	}
+	resp, err = send(again)
+	if body != nil {
+		if err != nil {
+			body.finish()
+		} else {
+			resp.Body = finishOnClose{resp.Body, body}
+		}
+	}
+	return resp, err
+}
+
+// withToken returns a copy of req that carries tok, with the header
+// hygiene of outgoingHeader and no trailers. req itself is not changed:
+// its header map is reverse_proxy's, kept for retries and logs.
+func withToken(req *http.Request, tok *tokencache.Token) *http.Request {
+	out := new(http.Request)
+	*out = *req
+	out.Header = outgoingHeader(req.Header, tok.AuthorizationHeader())
+	out.Trailer = nil
+	return out
+}
+
+// discard drains a little of a response that is dropped (so its
+// connection can be reused) and closes it.
+func discard(resp *http.Response) {
+	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+	_ = resp.Body.Close()
+}
+
+// finishOnClose gives a replayed request's kept body back when
+// reverse_proxy is done with the replay's response: the replay's transport
+// may read the rest of the original body until then.
+type finishOnClose struct {
+	io.ReadCloser
+	body *replayBody
+}
+
+func (f finishOnClose) Close() error {
+	err := f.ReadCloser.Close()
+	f.body.finish()
+	return err
+}
+
+// refusal is the error a request gets when no valid token can be had: 502
+// when GroupID rejects the credentials, 503 otherwise. groupid_auth adds
+// Retry-After to the 503 (see Handler.ServeHTTP).
+func (c *credential) refusal(err error) error {
+	var nt *tokencache.NoTokenError
+	if errors.As(err, &nt) && nt.Permanent() {
+		c.counters.requestsRefusedRejected.Add(1)
+		return caddyhttp.Error(http.StatusBadGateway, err)
+	}
+	c.counters.requestsRefusedUnavailable.Add(1)
+	return caddyhttp.Error(http.StatusServiceUnavailable, err)
+}
+
+var errPathRefused = errors.New("path has dot segments, a backslash, a NUL or an encoded separator; not forwarding it with the groupid token")
