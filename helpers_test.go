@@ -132,6 +132,10 @@ func handlerSender(h interface {
 }) sender {
 	return func(req *http.Request) (*http.Response, error) {
 		rec := httptest.NewRecorder()
+		if req.Body == nil { // a server's request always has a body
+			req = req.WithContext(req.Context())
+			req.Body = http.NoBody
+		}
 		h.ServeHTTP(rec, req)
 		return rec.Result(), nil
 	}
@@ -249,11 +253,16 @@ func serve(h *Handler, r *http.Request, next caddyhttp.Handler) (*httptest.Respo
 }
 
 // serveWith is serve with a given recorder (e.g. with headers already set).
+// next is the upstream: h's next handler is reverse_proxy with the groupid
+// transport in front of it (proxyTo), as in a real config.
 func serveWith(h *Handler, w *httptest.ResponseRecorder, r *http.Request, next caddyhttp.Handler) (*httptest.ResponseRecorder, error) {
 	repl := caddy.NewReplacer()
 	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
 	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{})
 	r = r.WithContext(ctx)
+	if _, ok := next.(simNext); !ok {
+		next = upstream{next} // next is the upstream behind reverse_proxy
+	}
 	return w, h.ServeHTTP(w, r, next)
 }
 

@@ -49,7 +49,7 @@ func hygieneHandler(t testing.TB) (*Handler, string) {
 	if err := provisionB(t, h); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := serve(h, httptest.NewRequest("GET", "/warm", nil), &proxyView{}); err != nil {
+	if _, err := serve(h, httptest.NewRequest("GET", "/GroupIDDataService/api/IdentityStores/2/Users/warm", nil), &proxyView{}); err != nil {
 		t.Fatal(err)
 	}
 	return h, "Bearer " + sim.IssuedTokens()[0]

@@ -50,8 +50,7 @@ func TestAnnouncedTerabyteAllocatesNothing(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := provisioned(t, nil) // each case spends one of three token drops a minute
-			h.MaxReplayBody = tc.max
-			t.Cleanup(func() { h.MaxReplayBody = DefaultMaxReplayBody })
+			h.binding.maxBody = tc.max
 			body := newTrickle(sent, tc.block, nil)
 			r := httptest.NewRequest("POST", "/GroupIDDataService/api/IdentityStores/2/Users", body)
 			r.ContentLength = tc.length

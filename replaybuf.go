@@ -208,20 +208,24 @@ func (b *replayBody) replay() io.ReadCloser {
 	return replayReader{b}
 }
 
-// stopKeeping ends recording once the first pass's answer is not a 401
-// that will be replayed: the kept chunks go back at once, and the rest of
-// the body (if the upstream still reads it) streams through unkept. Safe
-// on nil (no body).
-func (b *replayBody) stopKeeping() {
+// end ends the body's part in the round trip. On the first pass (the
+// answer was not a 401 that is replayed) the kept chunks go back at once
+// and the rest of the body, if the upstream still reads it, streams
+// through unkept. After a hold or a replay it is finish. Safe on nil (no
+// body).
+func (b *replayBody) end() {
 	if b == nil {
 		return
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.state == recording || b.state == streaming {
 		b.freeChunks()
 		b.state = streaming
+		b.mu.Unlock()
+		return
 	}
+	b.mu.Unlock()
+	b.finish()
 }
 
 // finish closes the original body and gives the kept chunks back; any

@@ -79,9 +79,17 @@ func roundTrip(req *http.Request, send sender) (*http.Response, error) {
 	if replayable {
 		body, replayable = recordBody(out, b.maxBody)
 	}
+	if body != nil {
+		// Unless the replay's response takes the body over, the kept
+		// bytes go back when the round trip ends, even by a panic.
+		defer func() {
+			if body != nil {
+				body.end()
+			}
+		}()
+	}
 	resp, err := send(out)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
-		body.stopKeeping()
 		return resp, err
 	}
 	// GroupID refused a token we held valid: drop it (if it is still the
@@ -90,7 +98,6 @@ func roundTrip(req *http.Request, send sender) (*http.Response, error) {
 	src.Invalidate(tok)
 	if src.Serving() == tok || !replayable || !body.hold() {
 		b.cred.counters.unauthorizedPassed.Add(1)
-		body.stopKeeping()
 		return resp, nil
 	}
 	caddyhttp.SetVar(req.Context(), replayedVar, true)
@@ -98,7 +105,6 @@ func roundTrip(req *http.Request, send sender) (*http.Response, error) {
 	discard(resp)
 	fresh, err := src.Token(req.Context())
 	if err != nil {
-		body.finish()
 		return nil, b.cred.refusal(err)
 	}
 	again := withToken(req, fresh)
@@ -107,12 +113,9 @@ func roundTrip(req *http.Request, send sender) (*http.Response, error) {
 		again.Body = body.replay()
 	}
 	resp, err = send(again)
-	if body != nil {
-		if err != nil {
-			body.finish()
-		} else {
-			resp.Body = finishOnClose{resp.Body, body}
-		}
+	if err == nil && body != nil {
+		resp.Body = finishOnClose{resp.Body, body}
+		body = nil // the response ends it
 	}
 	return resp, err
 }
@@ -145,7 +148,7 @@ type finishOnClose struct {
 
 func (f finishOnClose) Close() error {
 	err := f.ReadCloser.Close()
-	f.body.finish()
+	f.body.end()
 	return err
 }
 
