@@ -13,10 +13,11 @@ import (
 
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("groupid_auth", parseCaddyfile)
-	// After request_header puts groupid_auth after forward_auth (which must
-	// never see the service token) and before handle, route and
-	// reverse_proxy, so a site-level groupid_auth also covers a
-	// reverse_proxy nested in handle.
+	// After request_header puts groupid_auth after forward_auth and
+	// basic_auth and before handle, route and reverse_proxy, so a
+	// site-level groupid_auth also covers a reverse_proxy nested in
+	// handle. The token itself is added later, by the groupid transport
+	// of that reverse_proxy.
 	httpcaddyfile.RegisterDirectiveOrder("groupid_auth", httpcaddyfile.After, "request_header")
 
 	httpcaddyfile.RegisterHandlerDirective("groupid_ready", parseReady)
@@ -47,6 +48,7 @@ func init() {
 //	    client_auth       form|basic
 //	    replay_on_401     on|off
 //	    max_replay_body   <size>
+//	    api_base          <path>
 //	    share {
 //	        key            <32 bytes, base64 or hex>
 //	        storage        <module> [...]
