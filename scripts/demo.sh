@@ -137,6 +137,18 @@ if ! grep -q '"APICalls":{"200":'"$forwarded"'}' <<<"$tokens"; then
 	failed=1
 fi
 
+echo "==> GroupID revokes every token (as after a signing-key rotation); the next legacy call still works"
+curl -s -X POST "$origin/_sim/revoke" --cacert "$work/groupid-ca.pem" >/dev/null
+call 200 "get one user after the revocation" "$sidecar$api/Users/$user"
+tokens=$(curl -s "$origin/_sim/counters" --cacert "$work/groupid-ca.pem")
+echo "==> simulator counters: $tokens"
+# The sidecar sent the call with the revoked token (401), fetched one fresh
+# token and replayed it once inside the proxy's round trip.
+if ! grep -q '"APICalls":{"200":'"$forwarded"',"401":1}' <<<"$tokens" || ! grep -q '"password/ok":2' <<<"$tokens"; then
+	echo "  FAIL expected one 401, one more password grant and one replay answered 200"
+	failed=1
+fi
+
 echo "==> the credential's status, through the admin socket ($CADDY_ADMIN)"
 status=$(admin /groupid/status 2>&1 || true)
 echo "  $(head -c 200 <<<"$status")"
