@@ -126,7 +126,7 @@ func roundTrip(req *http.Request, send sender) (*http.Response, error) {
 func withToken(req *http.Request, tok *tokencache.Token) *http.Request {
 	out := new(http.Request)
 	*out = *req
-	out.Header = outgoingHeader(req.Header, tok.AuthorizationHeader())
+	out.Header = outgoingHeader(req.Header, tok.AuthorizationValues())
 	out.Trailer = nil
 	return out
 }

@@ -32,11 +32,17 @@ type Token struct {
 	Shared       bool
 	ShareVersion uint64
 
-	header string // "Bearer " + AccessToken, computed once
+	header string   // "Bearer " + AccessToken, computed once
+	values []string // {header}, for http.Header maps
 }
 
 // AuthorizationHeader is the value to send: "Bearer <access_token>".
 func (t *Token) AuthorizationHeader() string { return t.header }
+
+// AuthorizationValues is AuthorizationHeader as the value slice of an
+// http.Header, made once per token: every request that carries the token
+// shares it, so it must never be modified.
+func (t *Token) AuthorizationValues() []string { return t.values }
 
 // ValidAt reports whether the token is still usable at now.
 func (t *Token) ValidAt(now time.Time) bool { return t != nil && now.Before(t.Expiry) }
@@ -97,6 +103,7 @@ func parseToken(body []byte, grantType string, now time.Time) (*Token, string) {
 }
 
 func newToken(access, refresh, typ, scope, grantType string, now time.Time, life time.Duration) *Token {
+	header := "Bearer " + access
 	return &Token{
 		AccessToken:  access,
 		RefreshToken: refresh,
@@ -105,7 +112,8 @@ func newToken(access, refresh, typ, scope, grantType string, now time.Time, life
 		GrantType:    grantType,
 		IssuedAt:     now,
 		Expiry:       now.Add(life),
-		header:       "Bearer " + access,
+		header:       header,
+		values:       []string{header},
 	}
 }
 
