@@ -62,6 +62,11 @@ func (s *Source) due(woken bool) bool {
 		s.forced = true
 		return true
 	}
+	if s.dropped.Load() != nil {
+		// A token dropped after a 401: get a fresh one now, whatever
+		// backoff older failures left (the drop budget bounds these).
+		return true
+	}
 	if !now.Before(s.nextAttempt) {
 		return true
 	}

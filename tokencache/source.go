@@ -259,7 +259,7 @@ func (s *Source) slowToken(ctx context.Context) (*Token, error) {
 			s.mu.Unlock()
 			return nil, &NoTokenError{Last: s.lastErr, Cause: ErrClosed}
 		}
-		inBackoff := s.lastErr != nil && !s.attempting && now.Before(s.nextAttempt)
+		inBackoff := s.lastErr != nil && !s.attempting && now.Before(s.nextAttempt) && s.dropped.Load() == nil
 		if waited || inBackoff {
 			err := &NoTokenError{Last: s.lastErr, RetryAt: s.nextAttempt}
 			s.mu.Unlock()
@@ -294,7 +294,8 @@ const (
 )
 
 // Invalidate drops tok if it is still the current token (the upstream
-// answered 401 to it) and wakes the refresh goroutine to get a new one.
+// answered 401 to it) and wakes the refresh goroutine to get a new one at
+// once, even during a backoff left by earlier failures.
 // It reports whether tok was dropped; it is not dropped if it is no longer
 // current, or if MaxInvalidations drops happened in the last
 // InvalidationWindow.
@@ -317,9 +318,12 @@ func (s *Source) Invalidate(tok *Token) bool {
 	}
 	s.invalidations = append(s.invalidations, now)
 	key := s.key
-	s.mu.Unlock()
+	// Marked before the lock is released: a caller that finds no token
+	// served waits for the request the drop asks for, even during a
+	// backoff earned by an older failure (a 401 is new information).
 	s.dropped.Store(tok)
 	s.dropRefresh.Store(true)
+	s.mu.Unlock()
 	s.opts.Store.Delete(key)
 	s.kick()
 	return true

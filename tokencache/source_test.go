@@ -288,3 +288,43 @@ func TestSeededTokenExpiresAndCloseStopsItsTimer(t *testing.T) {
 		t.Fatalf("requests %d want 2", d.count())
 	}
 }
+
+// TestInvalidateDuringBackoffFetchesAtOnce (issue 17, defect 5): after an
+// outage whose refreshes failed (the token still valid, a backoff
+// pending), the endpoint heals; a 401 then drops the token, and a caller
+// gets a fresh one from one token request made now, not after the old
+// backoff.
+func TestInvalidateDuringBackoffFetchesAtOnce(t *testing.T) {
+	d := newIdP(t)
+	d.setReply(okReply(600))
+	h := newHarness(t, d, nil)
+	h.src.Start()
+	h.next(t)
+	d.setReply(func(_ int, _ url.Values, w http.ResponseWriter) { w.WriteHeader(503) })
+	for range 3 { // failed refreshes: the backoff grows
+		h.advanceToDue(t)
+		if ev := h.next(t); ev.Kind != EventFailure {
+			t.Fatalf("refresh during the outage: %+v", ev)
+		}
+	}
+	backoffEnds := h.due(t)
+	tok := h.src.Serving()
+	if tok == nil || !backoffEnds.After(h.clock.Now()) {
+		t.Fatal("want a valid token and a pending backoff")
+	}
+	d.setReply(okReply(600))
+	before := d.count()
+	if !h.src.Invalidate(tok) {
+		t.Fatal("token not dropped")
+	}
+	fresh, err := h.src.Token(context.Background())
+	if err != nil || fresh == tok {
+		t.Fatalf("after a 401 during a backoff: %v", err)
+	}
+	if n := d.count() - before; n != 1 {
+		t.Fatalf("%d token requests after the 401, want 1", n)
+	}
+	if !h.clock.Now().Before(backoffEnds) {
+		t.Fatal("the fresh token waited for the old backoff")
+	}
+}
