@@ -110,7 +110,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if size > MaxReplayBodyLimit {
 				return d.Errf("groupid_auth: max_replay_body: must be at most 16MiB")
 			}
-			h.MaxReplayBody = int64(size)
+			h.MaxReplayBody = new(int64(size))
 			if d.NextArg() {
 				return d.ArgErr()
 			}

@@ -46,7 +46,7 @@ func TestUnmarshalCaddyfileFullBlock(t *testing.T) {
 	if h.TokenURL != want.TokenURL || h.Username != want.Username || h.Password != want.Password ||
 		h.ClientID != want.ClientID || h.ClientSecret != want.ClientSecret || h.IdentityStoreID != want.IdentityStoreID ||
 		h.Scope != want.Scope || h.RefreshBefore != want.RefreshBefore || h.Timeout != want.Timeout || h.CACertFile != want.CACertFile ||
-		h.ReplayOn401 == nil || *h.ReplayOn401 || h.MaxReplayBody != 64<<10 || h.Name != "billing-app" ||
+		h.ReplayOn401 == nil || *h.ReplayOn401 || *h.MaxReplayBody != 64<<10 || h.Name != "billing-app" ||
 		h.DialTimeout != caddy.Duration(2*time.Second) || h.TLSClientCert != "/etc/c.pem" || h.TLSClientKey != "/etc/k.pem" ||
 		h.TLSServerName != "gid.internal" || !h.TLSInsecureSkipVerify || !h.AllowHTTP || h.ClientAuth != "basic" {
 		t.Errorf("parsed %+v", h)

@@ -130,9 +130,9 @@ func (h *Handler) validateLimits() error {
 		return errors.New("dial_timeout: must not be negative")
 	case h.Timeout > 0 && h.DialTimeout > h.Timeout:
 		return errors.New("dial_timeout: must not exceed timeout")
-	case h.MaxReplayBody < 0:
+	case h.MaxReplayBody != nil && *h.MaxReplayBody < 0:
 		return errors.New("max_replay_body: must not be negative")
-	case h.MaxReplayBody > MaxReplayBodyLimit:
+	case h.MaxReplayBody != nil && *h.MaxReplayBody > MaxReplayBodyLimit:
 		return errors.New("max_replay_body: must be at most 16MiB")
 	}
 	return nil
@@ -149,8 +149,8 @@ func (h *Handler) applyDefaults() {
 	if h.Name == "" {
 		h.Name = defaultName(h.Username, h.TokenURL, h.IdentityStoreID)
 	}
-	if h.MaxReplayBody == 0 {
-		h.MaxReplayBody = DefaultMaxReplayBody
+	if h.MaxReplayBody == nil {
+		h.MaxReplayBody = new(int64(DefaultMaxReplayBody))
 	}
 	if h.APIBase == "" {
 		h.APIBase = DefaultAPIBase

@@ -90,14 +90,14 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 				t.Fatalf("%s = %v is not what caddy.ParseDuration gives for its argument", name, got)
 			}
 		}
-		if h.MaxReplayBody < 0 || h.MaxReplayBody > MaxReplayBodyLimit {
-			t.Fatalf("max_replay_body = %d accepted", h.MaxReplayBody)
+		if m := h.MaxReplayBody; m != nil && (*m < 0 || *m > MaxReplayBodyLimit) {
+			t.Fatalf("max_replay_body = %d accepted", *m)
 		}
-		if h.MaxReplayBody != 0 && !fuzzFollows(tokens, "max_replay_body", func(s string) bool {
+		if m := h.MaxReplayBody; m != nil && !fuzzFollows(tokens, "max_replay_body", func(s string) bool {
 			n, err := humanize.ParseBytes(s)
-			return err == nil && n == uint64(h.MaxReplayBody)
+			return err == nil && n == uint64(*m)
 		}) {
-			t.Fatalf("max_replay_body = %d is not what humanize.ParseBytes gives for its argument", h.MaxReplayBody)
+			t.Fatalf("max_replay_body = %d is not what humanize.ParseBytes gives for its argument", *m)
 		}
 		if h.ReplayOn401 != nil {
 			on := *h.ReplayOn401

@@ -150,9 +150,11 @@ type Handler struct {
 	// the bytes received, never with the announced Content-Length. A larger
 	// body streams through unkept: its 401 goes to the client and the next
 	// request uses the fresh token. So does a body that would take the
-	// process past MaxReplayMemory (64 MiB for all requests at once). At
-	// most 16777216 (16 MiB). Default: 1048576 (1 MiB).
-	MaxReplayBody int64 `json:"max_replay_body,omitempty"`
+	// process past MaxReplayMemory (64 MiB for all requests at once). 0
+	// keeps no body: a request with a body is never replayed (its 401 goes
+	// to the client), one without a body still is. At most 16777216
+	// (16 MiB). Default (unset): 1048576 (1 MiB).
+	MaxReplayBody *int64 `json:"max_replay_body,omitempty"`
 
 	// APIBase is the path of GroupID's Data Service API as the request
 	// leaves reverse_proxy (after every rewrite). The token is sent only
@@ -270,7 +272,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.binding = &binding{
 		cred:    cred,
 		replay:  h.ReplayOn401 == nil || *h.ReplayOn401,
-		maxBody: h.MaxReplayBody,
+		maxBody: *h.MaxReplayBody,
 		api:     newAPIScope(h.APIBase, h.IdentityStoreID),
 	}
 	transport := tokencache.NewHTTPClient(tlsConfig, time.Duration(h.Timeout), time.Duration(h.DialTimeout)).Transport

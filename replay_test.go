@@ -2,6 +2,7 @@ package groupidauth
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
 	"github.com/caddy-groupid/caddy-groupid/tokencache"
@@ -196,7 +199,7 @@ func TestReplayBodyByteForByte(t *testing.T) {
 // the client and is counted.
 func TestReplayBodyOverMaxNotReplayed(t *testing.T) {
 	const max = 64 << 10
-	h := provisioned(t, func(h *Handler) { h.MaxReplayBody = max })
+	h := provisioned(t, func(h *Handler) { h.MaxReplayBody = new(int64(max)) })
 	for _, chunked := range []bool{false, true} {
 		t.Run(fmt.Sprintf("chunked %v", chunked), func(t *testing.T) {
 			want := pattern(max + 1)
@@ -300,5 +303,38 @@ func TestReplayOnlyWhenTheTokenWasDropped(t *testing.T) {
 	}
 	if r := h.cred.counters.replays.Load(); r != tokencache.MaxInvalidations {
 		t.Fatalf("%d replays, want %d", r, tokencache.MaxInvalidations)
+	}
+}
+
+// TestMaxReplayBodyZeroKeepsNoBody (issue 17, defect 7): max_replay_body 0
+// is not "unset" (1 MiB) but "keep no body": a 401 to a request with a
+// body goes to the client, one without a body is still replayed. Given in
+// the Caddyfile and in JSON alike.
+func TestMaxReplayBodyZeroKeepsNoBody(t *testing.T) {
+	var fromCaddyfile Handler
+	if err := fromCaddyfile.UnmarshalCaddyfile(caddyfile.NewTestDispenser("groupid_auth {\n max_replay_body 0\n}")); err != nil {
+		t.Fatal(err)
+	}
+	var fromJSON Handler
+	if err := json.Unmarshal([]byte(`{"max_replay_body":0}`), &fromJSON); err != nil {
+		t.Fatal(err)
+	}
+	for name, set := range map[string]*int64{"Caddyfile": fromCaddyfile.MaxReplayBody, "JSON": fromJSON.MaxReplayBody} {
+		t.Run(name, func(t *testing.T) {
+			h := provisioned(t, func(h *Handler) { h.MaxReplayBody = set })
+			if *h.MaxReplayBody != 0 {
+				t.Fatalf("max_replay_body 0 became %d", *h.MaxReplayBody)
+			}
+			next := &answer401Then200{firstRead: -1}
+			w, err := serve(h, httptest.NewRequest("POST", "/GroupIDDataService/api/IdentityStores/2/Users", strings.NewReader(`{"a":1}`)), next)
+			if err != nil || w.Code != http.StatusUnauthorized || next.calls != 1 {
+				t.Fatalf("with a body: client got %d (err %v) after %d calls, want the 401 unreplayed", w.Code, err, next.calls)
+			}
+			next = &answer401Then200{firstRead: -1}
+			w, err = serve(h, httptest.NewRequest("GET", "/GroupIDDataService/api/IdentityStores/2/Users/x", nil), next)
+			if err != nil || w.Code != http.StatusOK || next.calls != 2 {
+				t.Fatalf("without a body: client got %d (err %v) after %d calls, want one replay", w.Code, err, next.calls)
+			}
+		})
 	}
 }

@@ -107,7 +107,7 @@ func recordBody(r *http.Request, max int64) (*replayBody, bool) {
 	if r.Body == nil || r.Body == http.NoBody || (r.ContentLength == 0 && len(r.TransferEncoding) == 0) {
 		return nil, true
 	}
-	if r.ContentLength > max {
+	if max <= 0 || r.ContentLength > max {
 		return nil, false
 	}
 	b := &replayBody{src: r.Body, max: max}

@@ -115,7 +115,7 @@ func TestMaxReplayBodyBound(t *testing.T) {
 		{1 << 40, "max_replay_body: must be at most 16MiB"},
 	} {
 		h := simHandler("http://127.0.0.1:1/token")
-		h.MaxReplayBody = tc.size
+		h.MaxReplayBody = new(tc.size)
 		err := h.validate()
 		if (tc.err == "" && err != nil) || (tc.err != "" && (err == nil || err.Error() != tc.err)) {
 			t.Errorf("max_replay_body %d: %v, want %q", tc.size, err, tc.err)
