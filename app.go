@@ -3,6 +3,7 @@ package groupidauth
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -23,6 +24,7 @@ type App struct {
 	mu         sync.Mutex
 	handlers   []string // credential names of the groupid_auth handlers; guarded by mu
 	transports int      // guarded by mu
+	readyNames []string // names groupid_ready handlers check; guarded by mu
 }
 
 // CaddyModule returns the Caddy module information.
@@ -49,6 +51,12 @@ func (a *App) addHandler(name string) {
 	a.handlers = append(a.handlers, name)
 }
 
+func (a *App) addReadyName(name string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.readyNames = append(a.readyNames, name)
+}
+
 func (a *App) addTransport() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -56,7 +64,8 @@ func (a *App) addTransport() {
 }
 
 // Start fails the config (caddy run, caddy reload) when groupid_auth has
-// no groupid transport to send its requests, or the reverse.
+// no groupid transport to send its requests, or the reverse, or when a
+// groupid_ready handler names a credential the config does not have.
 func (a *App) Start() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -68,6 +77,11 @@ func (a *App) Start() error {
 			strings.Join(a.handlers, ", "))
 	case len(a.handlers) == 0 && a.transports > 0:
 		return errNoHandler
+	}
+	for _, name := range a.readyNames {
+		if !slices.Contains(a.handlers, name) {
+			return fmt.Errorf("groupid_ready: no groupid_auth credential named %q in this config (names: %s)", name, strings.Join(a.handlers, ", "))
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package groupidauth
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
@@ -22,8 +23,29 @@ func init() {
 // reason to restart the sidecar.
 type Ready struct {
 	// Name of the credential to check: the `name` of a groupid_auth handler
-	// in the same config. Default: empty, meaning every credential.
+	// in the same config (placeholders such as {env.X} are expanded as in
+	// that name; a config in which no groupid_auth handler has this name
+	// does not start). Default: empty, meaning every credential.
 	Name string `json:"name,omitempty"`
+}
+
+// Provision expands placeholders in Name and has the config's groupid app
+// check, when the config starts, that a credential of that name exists.
+func (rd *Ready) Provision(ctx caddy.Context) error {
+	name, err := caddy.NewReplacer().ReplaceOrErr(rd.Name, true, true)
+	if err != nil {
+		return fmt.Errorf("name: %w", err)
+	}
+	rd.Name = name
+	if rd.Name == "" {
+		return nil
+	}
+	app, err := appOf(ctx)
+	if err != nil {
+		return err
+	}
+	app.addReadyName(rd.Name)
+	return nil
 }
 
 // CaddyModule returns the Caddy module information.
@@ -87,5 +109,8 @@ func (rd Ready) ServeHTTP(w http.ResponseWriter, _ *http.Request, _ caddyhttp.Ha
 	return json.NewEncoder(w).Encode(out)
 }
 
-// Interface guard
-var _ caddyhttp.MiddlewareHandler = Ready{}
+// Interface guards
+var (
+	_ caddyhttp.MiddlewareHandler = Ready{}
+	_ caddy.Provisioner           = (*Ready)(nil)
+)
