@@ -31,6 +31,9 @@ type grantPolicy struct {
 	// scope that lacks it (to get refresh tokens); cleared for good if
 	// the server answers invalid_scope.
 	addOffline bool
+	// refreshFailures counts the transient failures of the refresh grant
+	// since its last success (see MaxRefreshFailures).
+	refreshFailures int
 	// reread, if set, returns the grant with its secrets read again and
 	// whether they changed (Options.Reread).
 	reread func() (Grant, bool)
@@ -52,14 +55,24 @@ func newGrantPolicy(g Grant, reread func() (Grant, bool), fetch fetchFunc, emit 
 	}
 }
 
+// MaxRefreshFailures is how many transient failures in a row the refresh
+// grant may have before the refresh token is given up and the next attempt
+// is a password grant: a token endpoint that keeps failing refreshes only
+// (a broken refresh-token store, say) must not keep the sidecar from a
+// token while the password grant works.
+const MaxRefreshFailures = 2
+
 // forgetRefreshToken makes the next attempt a password grant: after a 401
-// on a valid token the whole token family is suspect.
-func (p *grantPolicy) forgetRefreshToken() { p.refreshToken = "" }
+// on a valid token the whole token family is suspect, and after the held
+// token expired while refreshes failed the refresh token is no help.
+func (p *grantPolicy) forgetRefreshToken() { p.refreshToken, p.refreshFailures = "", 0 }
 
 // attempt makes one attempt at a token. It sends the refresh token if it
 // holds one; a refused refresh token is forgotten and a password grant
 // follows at once (after an EventFallback). A transient failure of the
-// refresh grant ends the attempt and keeps the refresh token. A password
+// refresh grant ends the attempt and keeps the refresh token, unless it is
+// the MaxRefreshFailures-th in a row: then the token is forgotten and the
+// next attempt is a password grant. A password
 // grant refused with invalid_scope while offline_access was added is sent
 // once more without it, and offline_access is never added again. A
 // refused password grant is sent once more if Reread reports changed
@@ -69,13 +82,16 @@ func (p *grantPolicy) attempt(ctx context.Context) (*Token, sent, *Error) {
 	if p.refreshToken != "" {
 		tok, s, err := p.send(ctx, p.refreshToken)
 		if err == nil {
-			p.refreshToken = tok.RefreshToken
+			p.refreshToken, p.refreshFailures = tok.RefreshToken, 0
 			return tok, s, nil
 		}
 		if err.Class != ClassRejected {
+			if p.refreshFailures++; p.refreshFailures >= MaxRefreshFailures {
+				p.forgetRefreshToken()
+			}
 			return nil, s, err
 		}
-		p.refreshToken = ""
+		p.forgetRefreshToken()
 		if p.emit != nil {
 			p.emit(Event{Kind: EventFallback, GrantType: s.grantType, Err: err, Duration: s.took})
 		}
@@ -96,7 +112,7 @@ func (p *grantPolicy) attempt(ctx context.Context) (*Token, sent, *Error) {
 	if err != nil {
 		return nil, s, err
 	}
-	p.refreshToken = tok.RefreshToken
+	p.refreshToken, p.refreshFailures = tok.RefreshToken, 0
 	return tok, s, nil
 }
 

@@ -73,6 +73,15 @@ func TestGrantPolicy(t *testing.T) {
 		want:         []request{{"refresh_token", "", "-"}},
 		wantClass:    ClassTransient, wantRefresh: "rt-0",
 	}, {
+		// Issue 17, defect 1: a refresh grant that keeps failing
+		// transiently gives way to the password grant.
+		name:         "refresh failing transiently twice: the next attempt is a password grant",
+		refreshToken: "rt-0",
+		attempts:     3,
+		script:       []step{transientStep(), transientStep(), okStep("at-1", "rt-1")},
+		want:         []request{{"refresh_token", "", "-"}, {"refresh_token", "", "-"}, {"password", "", "old"}},
+		wantAccess:   "at-1", wantRefresh: "rt-1",
+	}, {
 		name:         "refresh rejected then password rejected: refresh token gone",
 		refreshToken: "rt-0",
 		script:       []step{rejectStep("invalid_grant"), rejectStep("invalid_client")},

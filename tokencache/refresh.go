@@ -85,6 +85,11 @@ func (s *Source) attempt() {
 	if s.dropRefresh.Swap(false) {
 		s.policy.forgetRefreshToken()
 	}
+	if s.policy.refreshFailures > 0 && !s.cur.Load().ValidAt(s.clock.Now()) {
+		// The held token expired while refreshes failed: the password
+		// grant now, at the latest (see MaxRefreshFailures).
+		s.policy.forgetRefreshToken()
+	}
 	var (
 		tok *Token
 		req sent
@@ -164,7 +169,28 @@ func (s *Source) fetch(ctx context.Context, g Grant, refreshToken string) (*Toke
 		}
 	}
 	tok, err := fetchSafely(ctx, s.opts.Client, g, refreshToken, start, held...)
-	return tok, s.clock.Now().Sub(start), err
+	end := s.clock.Now()
+	if err == nil {
+		err = unusableOnArrival(tok, start, end)
+	}
+	if err != nil {
+		tok = nil
+	}
+	return tok, end.Sub(start), err
+}
+
+// unusableOnArrival fails a token that has expired, or has less than
+// MinRefreshInterval left, by the time its answer arrived (a tiny
+// expires_in, a slow answer): serving it would refuse every request, and
+// counting it a success would send the next request at once. It is a
+// transient failure, retried with backoff, that names the cause.
+func unusableOnArrival(tok *Token, start, end time.Time) *Error {
+	if tok.ValidAt(end.Add(MinRefreshInterval)) {
+		return nil
+	}
+	return &Error{Class: ClassTransient, GrantType: tok.GrantType, Reason: fmt.Sprintf(
+		"token unusable on arrival: expires_in %s from the request, the answer took %s, less than %s left",
+		tok.Lifetime().Round(time.Millisecond), end.Sub(start).Round(time.Millisecond), MinRefreshInterval)}
 }
 
 // fetchSafely calls c.Fetch, turning a panic or an error that is not an

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -326,5 +327,33 @@ func TestInvalidateDuringBackoffFetchesAtOnce(t *testing.T) {
 	}
 	if !h.clock.Now().Before(backoffEnds) {
 		t.Fatal("the fresh token waited for the old backoff")
+	}
+}
+
+// TestTokenUnusableOnArrivalIsATransientFailure (issue 17, defect 8): a
+// token that has (almost) expired when its answer arrives is not a
+// success: it is not served, the failure names the cause, and the next
+// request waits for a backoff instead of following at once.
+func TestTokenUnusableOnArrivalIsATransientFailure(t *testing.T) {
+	d := newIdP(t)
+	d.setReply(okReply(1))
+	h := newHarness(t, d, nil)
+	h.src.Start()
+	ev := h.next(t)
+	if ev.Kind != EventFailure || ev.Err.Class != ClassTransient || !strings.Contains(ev.Err.Error(), "unusable on arrival") {
+		t.Fatalf("a token with 1 s to live: %+v", ev)
+	}
+	if !ev.RetryAt.After(h.clock.Now()) {
+		t.Fatal("the next request is not backed off")
+	}
+	st := h.src.State()
+	if st.Serving != nil || st.LastErr == nil {
+		t.Fatalf("state after an unusable token: serving %v, last error %v", st.Serving != nil, st.LastErr)
+	}
+	if _, err := h.src.Token(context.Background()); err == nil || !strings.Contains(err.Error(), "unusable on arrival") {
+		t.Fatalf("a caller is told %v", err)
+	}
+	if d.count() != 1 {
+		t.Fatalf("%d token requests before the backoff ended, want 1", d.count())
 	}
 }

@@ -168,7 +168,10 @@ func load(t *testing.T, caddyfile string) {
 // waitForToken waits until the credential's warm-up got its first token.
 func (r *rig) waitForToken() {
 	r.t.Helper()
-	poll(r.t, 10*time.Second, "the first token", func() bool { return len(r.sim.IssuedTokens()) > 0 })
+	// The simulator lists a token before it counts its request: wait for both.
+	poll(r.t, 10*time.Second, "the first token", func() bool {
+		return len(r.sim.IssuedTokens()) > 0 && r.sim.Counters().TokensTotal() > 0
+	})
 	if n := r.sim.Counters().TokensTotal(); n != 1 {
 		r.t.Errorf("token requests after the config load: %d, want 1", n)
 	}
@@ -304,7 +307,6 @@ func (rec *recorder) requests() []seenRequest {
 // assertNoTokenAtBackends fails t if any recording backend ever received
 // an issued token, in any header value, its URL or its body.
 func (r *rig) assertNoTokenAtBackends(t *testing.T) {
-	t.Helper()
 	for _, rec := range r.backends {
 		for i, req := range rec.requests() {
 			for k, vs := range req.header {

@@ -54,7 +54,6 @@ type sideCall struct {
 // runScenario sends sc through the shape at site and checks everything the matrix
 // asserts about it. See the package comment.
 func (r *rig) runScenario(t *testing.T, s *shape, sc scenario, site string) {
-	t.Helper()
 	before := len(r.sim.Requests())
 	issuedBefore := len(r.sim.IssuedTokens())
 	tokensBefore := r.sim.Counters().TokensTotal()
@@ -145,7 +144,6 @@ func (r *rig) runScenario(t *testing.T, s *shape, sc scenario, site string) {
 // tokenIndex checks that req carried exactly one Authorization, "Bearer "
 // and a token the simulator issued, and returns that token's index.
 func (r *rig) tokenIndex(t *testing.T, what string, req groupidsim.Request, issued []string) int {
-	t.Helper()
 	if len(req.Authorization) != 1 {
 		t.Errorf("%s: GroupID got %d Authorization values, want exactly 1", what, len(req.Authorization))
 		return -1
@@ -161,7 +159,6 @@ func (r *rig) tokenIndex(t *testing.T, what string, req groupidsim.Request, issu
 // checkAnswer checks that the client got GroupID's own answer: the status
 // GroupID sent last and GroupID's JSON, never a token.
 func (r *rig) checkAnswer(t *testing.T, sc scenario, got reply, api []groupidsim.Request) {
-	t.Helper()
 	wantStatus := http.StatusOK
 	if len(api) > 0 && api[len(api)-1].Status != 0 {
 		wantStatus = api[len(api)-1].Status
@@ -193,7 +190,6 @@ func (r *rig) checkAnswer(t *testing.T, sc scenario, got reply, api []groupidsim
 }
 
 func (r *rig) assertNoTokenInReply(t *testing.T, who string, got reply) {
-	t.Helper()
 	if r.leaked(string(got.body)) {
 		t.Errorf("%s got a token (token) in the answer's body", who)
 	}
@@ -243,7 +239,6 @@ func (r *rig) describe(reqs []groupidsim.Request) string {
 // checks their answers, that none reached GroupID and that none carries a
 // token back.
 func (r *rig) sideCalls(t *testing.T, s *shape) {
-	t.Helper()
 	mark := len(r.sim.Requests())
 	for _, c := range s.side {
 		site := c.site

@@ -2,7 +2,10 @@ package shapes
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -28,8 +31,21 @@ type shape struct {
 	side      []sideCall
 	// beforeScenario, if set, runs before each scenario.
 	beforeScenario func(t *testing.T, r *rig, s *shape)
+	// afterScenario, if set, runs after each scenario.
+	afterScenario func(t *testing.T, r *rig)
 	// after, if set, runs after the scenarios.
 	after func(t *testing.T, r *rig)
+}
+
+// shapeNamed returns the shape of the matrix whose name starts with prefix.
+func shapeNamed(t *testing.T, prefix string) *shape {
+	for _, s := range shapes {
+		if strings.HasPrefix(s.name, prefix) {
+			return s
+		}
+	}
+	t.Fatalf("no shape %q", prefix)
+	return nil
 }
 
 func basicCredentials() string {
@@ -56,12 +72,18 @@ func (r *rig) runAll(t *testing.T, s *shape, site string) {
 				s.beforeScenario(t, r, s)
 			}
 			r.runScenario(t, s, sc, r.site(site))
+			if s.afterScenario != nil {
+				s.afterScenario(t, r)
+			}
 		})
 	}
 	if s.after != nil {
 		s.after(t, r)
 	}
 }
+
+// shapes is the matrix TestShapes runs.
+var shapes = append(append([]*shape(nil), routingShapes...), middlewareShapes...)
 
 var (
 	refused    = sideCall{path: "/other", status: http.StatusForbidden, contains: "refused"}
@@ -70,7 +92,8 @@ var (
 
 // TestShapes runs the standard scenarios (a GET of the seed user; the same
 // GET with GroupID answering 401 once; a user creation with one 401)
-// through each shape below and asserts, for each: GroupID got one API
+// through each shape of routingShapes and middlewareShapes and asserts,
+// for each: GroupID got one API
 // request, or exactly two around the 401 (the revoked token answered 401,
 // then a fresh token answered 200), with the method, path (after the
 // shape's rewrites), query and body SHA-256 the client sent, one
@@ -85,354 +108,21 @@ func TestShapes(t *testing.T) {
 	}
 }
 
-var shapes = []*shape{
-	{
-		name: "02 groupid_auth inside handle @api, respond 403 fallback",
-		caddyfile: `{{template "global" .}}
-http://:{{.Port}} {
-	bind 127.0.0.1
-	{{template "api"}}
-	handle @api {
-		{{template "auth" .}}
-		reverse_proxy {{.Origin}} {
-			{{template "transport" .}}
+// upstreamFails returns the failure count Caddy holds for the upstream
+// dialled at addr (admin API /reverse_proxy/upstreams).
+func (r *rig) upstreamFails(t *testing.T, addr string) int {
+	got := r.do(t, http.MethodGet, fmt.Sprintf("http://localhost:%d/reverse_proxy/upstreams", adminPort), nil, nil)
+	var ups []struct {
+		Address string `json:"address"`
+		Fails   int    `json:"fails"`
+	}
+	if err := json.Unmarshal(got.body, &ups); err != nil {
+		t.Fatalf("upstreams: %d %q: %v", got.status, r.redact(string(got.body)), err)
+	}
+	for _, u := range ups {
+		if u.Address == addr {
+			return u.Fails
 		}
 	}
-	handle {
-		respond "refused" 403
-	}
-}`,
-		side: []sideCall{refused, {path: apiBase + "/Other", status: http.StatusForbidden, contains: "refused"}},
-	},
-	{
-		name: "03a site level, proxy in handle @api, legacy fallback without transport",
-		caddyfile: `{{template "global" .}}
-http://:{{.Port}} {
-	bind 127.0.0.1
-	{{template "auth" .}}
-	{{template "api"}}
-	handle @api {
-		reverse_proxy {{.Origin}} {
-			{{template "transport" .}}
-		}
-	}
-	handle {
-		reverse_proxy {{.Legacy}}
-	}
-}`,
-		side: []sideCall{legacyPage},
-	},
-	{
-		name: "03b site level, proxy in handle @api, legacy fallback with transport http",
-		caddyfile: `{{template "global" .}}
-http://:{{.Port}} {
-	bind 127.0.0.1
-	{{template "auth" .}}
-	{{template "api"}}
-	handle @api {
-		reverse_proxy {{.Origin}} {
-			{{template "transport" .}}
-		}
-	}
-	handle {
-		reverse_proxy {{.Legacy}} {
-			transport http {
-				read_timeout 10s
-			}
-		}
-	}
-}`,
-		side: []sideCall{legacyPage},
-	},
-	{
-		name:   "04 site level, handle_path /groupid/*",
-		prefix: "/groupid",
-		caddyfile: `{{template "global" .}}
-http://:{{.Port}} {
-	bind 127.0.0.1
-	{{template "auth" .}}
-	handle_path /groupid/* {
-		reverse_proxy {{.Origin}} {
-			{{template "transport" .}}
-		}
-	}
-	handle {
-		reverse_proxy {{.Legacy}}
-	}
-}`,
-		// Not a User or Group path once stripped: the transport refuses it.
-		side: []sideCall{legacyPage, {path: "/groupid/GroupIDDataService/api/Logs/Download", status: http.StatusForbidden}},
-	},
-	{
-		name: "05 site level, file_server sibling",
-		caddyfile: `{{template "global" .}}
-http://:{{.Port}} {
-	bind 127.0.0.1
-	{{template "auth" .}}
-	{{template "api"}}
-	handle /static/* {
-		root * {{.Static}}
-		file_server
-	}
-	handle @api {
-		reverse_proxy {{.Origin}} {
-			{{template "transport" .}}
-		}
-	}
-	handle {
-		respond "refused" 403
-	}
-}`,
-		side: []sideCall{{path: "/static/hello.txt", status: http.StatusOK, contains: "hello from file_server"}, refused},
-	},
-	{
-		name: "06 nested handle blocks",
-		caddyfile: `{{template "global" .}}
-http://:{{.Port}} {
-	bind 127.0.0.1
-	handle /GroupIDDataService/* {
-		handle ` + apiBase + `/* {
-			{{template "auth" .}}
-			reverse_proxy {{.Origin}} {
-				{{template "transport" .}}
-			}
-		}
-		handle {
-			respond "not here" 404
-		}
-	}
-	handle {
-		reverse_proxy {{.Legacy}}
-	}
-}`,
-		side: []sideCall{{path: "/GroupIDDataService/other", status: http.StatusNotFound, contains: "not here"}, legacyPage},
-	},
-	{
-		name:   "07 route with groupid_auth, uri strip_prefix, reverse_proxy",
-		prefix: "/groupid",
-		caddyfile: `{{template "global" .}}
-http://:{{.Port}} {
-	bind 127.0.0.1
-	route /groupid/* {
-		{{template "auth" .}}
-		uri strip_prefix /groupid
-		reverse_proxy {{.Origin}} {
-			{{template "transport" .}}
-		}
-	}
-	@other not path /groupid/*
-	reverse_proxy @other {{.Legacy}}
-}`,
-		side: []sideCall{legacyPage},
-	},
-	{
-		name:     "08 uri query, request_header and header_up after groupid_auth",
-		addQuery: "x=1",
-		added:    map[string]string{"X-Extra": "one", "X-Up": "two"},
-		caddyfile: `{{template "global" .}}
-http://:{{.Port}} {
-	bind 127.0.0.1
-	{{template "api"}}
-	route @api {
-		{{template "auth" .}}
-		uri query +x 1
-		request_header +X-Extra one
-		reverse_proxy {{.Origin}} {
-			header_up +X-Up two
-			{{template "transport" .}}
-		}
-	}
-	respond "refused" 403
-}`,
-		side: []sideCall{refused},
-	},
-	{
-		name: "10a intercept of 401 beside groupid_auth",
-		caddyfile: `{{template "global" .}}
-http://:{{.Port}} {
-	bind 127.0.0.1
-	{{template "api"}}
-	handle @api {
-		{{template "auth" .}}
-		intercept {
-			@u status 401
-			handle_response @u {
-				respond "intercepted" 502
-			}
-		}
-		reverse_proxy {{.Origin}} {
-			{{template "transport" .}}
-		}
-	}
-	handle {
-		respond "refused" 403
-	}
-}`,
-		side: []sideCall{refused},
-	},
-	{
-		name: "10b reverse_proxy handle_response for 401",
-		caddyfile: `{{template "global" .}}
-http://:{{.Port}} {
-	bind 127.0.0.1
-	{{template "api"}}
-	handle @api {
-		{{template "auth" .}}
-		reverse_proxy {{.Origin}} {
-			{{template "transport" .}}
-			@u status 401
-			handle_response @u {
-				respond "intercepted" 502
-			}
-		}
-	}
-	handle {
-		respond "refused" 403
-	}
-}`,
-		side: []sideCall{refused},
-	},
-	{
-		name:         "11 encode gzip zstd",
-		clientHeader: http.Header{"Accept-Encoding": {"gzip"}},
-		caddyfile: `{{template "global" .}}
-http://:{{.Port}} {
-	bind 127.0.0.1
-	encode gzip zstd
-	{{template "api"}}
-	handle @api {
-		{{template "auth" .}}
-		reverse_proxy {{.Origin}} {
-			{{template "transport" .}}
-		}
-	}
-	handle {
-		respond "refused" 403
-	}
-}`,
-		side: []sideCall{refused},
-	},
-	{
-		name: "12 request_body max_size",
-		caddyfile: `{{template "global" .}}
-http://:{{.Port}} {
-	bind 127.0.0.1
-	request_body {
-		max_size 1MB
-	}
-	{{template "api"}}
-	handle @api {
-		{{template "auth" .}}
-		reverse_proxy {{.Origin}} {
-			{{template "transport" .}}
-		}
-	}
-	handle {
-		respond "refused" 403
-	}
-}`,
-		side: []sideCall{refused},
-	},
-	{
-		// fail_duration makes the dead upstream unavailable after its dial
-		// error, so lb_retries reaches GroupID (without passive health
-		// checks, lb_policy first picks the dead upstream on every retry).
-		// Each scenario reloads with a new dead port, so each one goes
-		// dead upstream -> GroupID (401) -> replay.
-		name: "13 dead upstream first, lb_retries 2",
-		caddyfile: `{{template "global" .}}
-http://:{{.Port}} {
-	bind 127.0.0.1
-	{{template "api"}}
-	handle @api {
-		{{template "auth" .}}
-		reverse_proxy {{.Dead}} {{.Origin}} {
-			lb_policy first
-			lb_retries 2
-			fail_duration 30s
-			{{template "transport" .}}
-		}
-	}
-	handle {
-		respond "refused" 403
-	}
-}`,
-		side: []sideCall{refused},
-		beforeScenario: func(t *testing.T, r *rig, s *shape) {
-			r.vars["Dead"] = r.deadUpstream()
-			load(t, r.render(t, s.caddyfile))
-		},
-	},
-	{
-		name:  "14a forward_auth before site-level groupid_auth",
-		added: map[string]string{"X-Auth-User": "alice"},
-		caddyfile: `{{template "global" .}}
-http://:{{.Port}} {
-	bind 127.0.0.1
-	forward_auth {{.AuthService}} {
-		uri /auth
-		copy_headers X-Auth-User
-	}
-	{{template "auth" .}}
-	{{template "api"}}
-	handle @api {
-		reverse_proxy {{.Origin}} {
-			{{template "transport" .}}
-		}
-	}
-	handle {
-		reverse_proxy {{.Legacy}}
-	}
-}`,
-		side: []sideCall{legacyPage},
-		after: func(t *testing.T, r *rig) {
-			if n := len(r.authService.requests()); n < 4 {
-				t.Errorf("the forward_auth service saw %d requests, want one per call (at least 4)", n)
-			}
-		},
-	},
-	{
-		name:      "14b basic_auth before site-level groupid_auth",
-		basicAuth: true,
-		caddyfile: `{{template "global" .}}
-http://:{{.Port}} {
-	bind 127.0.0.1
-	basic_auth {
-		` + basicUser + ` {{.BasicHash}}
-	}
-	{{template "auth" .}}
-	{{template "api"}}
-	handle @api {
-		reverse_proxy {{.Origin}} {
-			{{template "transport" .}}
-		}
-	}
-	handle {
-		respond "refused" 403
-	}
-}`,
-		side: []sideCall{refused, {path: usersPath + "/x", header: http.Header{}, status: http.StatusUnauthorized}},
-	},
-	{
-		name: "16 groupid_auth twice (site level and in handle)",
-		caddyfile: `{{template "global" .}}
-http://:{{.Port}} {
-	bind 127.0.0.1
-	{{template "auth" .}}
-	{{template "api"}}
-	handle @api {
-		{{template "auth" .}}
-		reverse_proxy {{.Origin}} {
-			{{template "transport" .}}
-		}
-	}
-	handle /second/* {
-		reverse_proxy {{.Second}}
-	}
-	handle {
-		respond "refused" 403
-	}
-}`,
-		side: []sideCall{{path: "/second/page", status: http.StatusOK, contains: "second upstream page"}, refused},
-	},
+	return 0
 }

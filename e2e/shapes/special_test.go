@@ -99,7 +99,7 @@ http://:PORT {
 // failed loads) and heals a 401 as before.
 func TestShape17OldShapeRefused(t *testing.T) {
 	r := newRig(t)
-	good := shapes[0]
+	good := shapeNamed(t, "02 ")
 	load(t, r.render(t, good.caddyfile))
 	r.waitForToken()
 	t.Run("get before", func(t *testing.T) { r.runScenario(t, good, standardScenarios()[0], r.site("Port")) })
