@@ -39,7 +39,7 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 		"\nrefresh_before 5m\ntimeout 10s\nca_cert_file /etc/gid/ca.pem\nreplay_on_401 on\nmax_replay_body 512KiB")
 	f.Add("password " + fuzzCfPassword + " again")
 	f.Add("client_secret " + fuzzCfSecret + "\nclient_secret " + fuzzCfSecret)
-	f.Add("share {\n\tkey {file./run/secrets/share.key}\n\tlock_timeout 5s\n\tcheck_interval 30s\n\tstorage file_system /shared\n}")
+	f.Add("share {\n\tkey {file./run/secrets/share.key}\n\tlock_timeout 15s\n\tcheck_interval 30s\n\tstorage file_system /shared\n}")
 
 	f.Fuzz(func(t *testing.T, block string) {
 		// {$VAR} is substituted from the environment by the Caddyfile

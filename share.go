@@ -36,7 +36,9 @@ type ShareConfig struct {
 
 	// LockTimeout bounds the wait for the storage lock before a refresh,
 	// and each storage call. When the lock cannot be had in time, or
-	// storage fails, the replica makes its own token request. Default: 5s.
+	// storage fails, the replica makes its own token request. At least 9s:
+	// a waiter takes a dead holder's lock over once the holder's lease has
+	// not changed for 6s, and it looks every 1.5s. Default: 15s.
 	LockTimeout caddy.Duration `json:"lock_timeout,omitempty"`
 
 	// CheckInterval is how often storage is read for a token that another
@@ -78,6 +80,8 @@ func (sc *ShareConfig) validate() error {
 		return errors.New("share.lock_timeout: must not be negative")
 	case time.Duration(sc.LockTimeout) > 5*time.Minute:
 		return errors.New("share.lock_timeout: must be at most 5m")
+	case sc.LockTimeout > 0 && time.Duration(sc.LockTimeout) < minLockTimeout:
+		return fmt.Errorf("share.lock_timeout: must be at least %s, so that a waiting replica can take over the lock of a replica that died holding it (its lease is stale after %s, looked at every %s)", minLockTimeout, leaseStale, lockTry)
 	case sc.CheckInterval < 0:
 		return errors.New("share.check_interval: must not be negative")
 	case sc.CheckInterval > 0 && time.Duration(sc.CheckInterval) < tokencache.MinShareCheckInterval:

@@ -53,9 +53,10 @@ func TestShareValidationNamesTheField(t *testing.T) {
 		{ShareConfig{Key: "not-a-key"}, "share.key: must be 32 bytes"},
 		{ShareConfig{Key: key, LockTimeout: -1}, "share.lock_timeout: must not be negative"},
 		{ShareConfig{Key: key, LockTimeout: caddy.Duration(6 * time.Minute)}, "share.lock_timeout: must be at most 5m"},
+		{ShareConfig{Key: key, LockTimeout: caddy.Duration(5 * time.Second)}, "share.lock_timeout: must be at least 9s, so that a waiting replica can take over the lock of a replica that died holding it (its lease is stale after 6s, looked at every 1.5s)"},
 		{ShareConfig{Key: key, CheckInterval: -1}, "share.check_interval: must not be negative"},
 		{ShareConfig{Key: key, CheckInterval: caddy.Duration(500 * time.Millisecond)}, "share.check_interval: must be at least 1s"},
-		{ShareConfig{Key: key, LockTimeout: caddy.Duration(time.Second), CheckInterval: caddy.Duration(time.Second)}, ""},
+		{ShareConfig{Key: key, LockTimeout: caddy.Duration(9 * time.Second), CheckInterval: caddy.Duration(time.Second)}, ""},
 	} {
 		h := simHandler("https://gid.example/GroupIDSecurityService/connect/token")
 		sc := c.sc
@@ -73,7 +74,7 @@ func TestUnmarshalShareBlock(t *testing.T) {
 		share {
 			key {file./run/secrets/groupid/share.key}
 			storage file_system /shared/caddy
-			lock_timeout 3s
+			lock_timeout 12s
 			check_interval 10s
 		}
 	}`)
@@ -82,7 +83,7 @@ func TestUnmarshalShareBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := h.Share
-	if sc == nil || sc.Key != "{file./run/secrets/groupid/share.key}" || time.Duration(sc.LockTimeout) != 3*time.Second || time.Duration(sc.CheckInterval) != 10*time.Second {
+	if sc == nil || sc.Key != "{file./run/secrets/groupid/share.key}" || time.Duration(sc.LockTimeout) != 12*time.Second || time.Duration(sc.CheckInterval) != 10*time.Second {
 		t.Fatalf("share %+v", sc)
 	}
 	var st map[string]any
@@ -342,5 +343,32 @@ func TestShareStorageFollowsTheRunningConfig(t *testing.T) {
 	activeOverride.Store(prometheus.NewRegistry()) // e.g. caddy validate: nothing of ours runs
 	if st, err := s.st(); err != nil || st != a {
 		t.Fatal("the newest remaining config's storage is not the fallback")
+	}
+}
+
+// TestShareLeaseStaleOnlyWithinOneWait (issue 17, defect 4): what a waiter
+// saw of the lease in an earlier wait does not count in the next one. A
+// lock whose lease is not (yet) written, as just after a live holder took
+// it, is not broken by a waiter whose earlier wait saw "no lease" long ago:
+// it must see it unchanged for leaseStale in this wait.
+func TestShareLeaseStaleOnlyWithinOneWait(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := newFileShare(t, dir)
+	fs := &certmagic.FileStorage{Path: dir}
+	if err := fs.Lock(context.Background(), s.lockName); err != nil {
+		t.Fatal(err)
+	}
+	// An earlier wait saw no lease, an hour ago.
+	s.mu.Lock()
+	s.seenLease, s.seenAt = "(none)", time.Now().Add(-time.Hour)
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*lockTry+lockTry/2)
+	defer cancel()
+	if err := s.Lock(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiter got %v, want a timeout", err)
+	}
+	if n := s.lockBreaks.Load(); n != 0 {
+		t.Fatalf("the lock was broken %d times on an observation from an earlier wait", n)
 	}
 }

@@ -203,13 +203,24 @@ const (
 	lockTry = 1500 * time.Millisecond
 )
 
+// minLockTimeout is the shortest wait for the lock in which a waiter can
+// break a dead holder's lock: it must see the lease unchanged for
+// leaseStale, and it looks once per lockTry.
+const minLockTimeout = leaseStale + 2*lockTry
+
+// The default wait lets a waiting replica take a dead holder's lock over.
+const _ = uint(tokencache.DefaultShareLockTimeout - minLockTimeout)
+
 // Lock implements tokencache.Shared: the storage lock, waiting until ctx is
-// done, breaking a lock whose lease went stale.
+// done, breaking a lock whose lease went stale. Each call is one wait: a
+// lease is stale only if this call saw it unchanged for leaseStale.
 func (s *storageShare) Lock(ctx context.Context) error {
 	st, err := s.st()
 	if err != nil {
 		return err
 	}
+	s.forgetLease()
+	defer s.forgetLease()
 	for {
 		try, cancel := context.WithTimeout(ctx, lockTry)
 		err := st.Lock(try, s.lockName)
@@ -232,8 +243,15 @@ func (s *storageShare) Lock(ctx context.Context) error {
 	}
 }
 
+// forgetLease drops what an earlier wait saw of the lease.
+func (s *storageShare) forgetLease() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seenLease, s.seenAt = "", time.Time{}
+}
+
 // leaseStale reports whether the lease has shown the same content (or none)
-// for leaseStale, as this replica observed it.
+// for leaseStale, as this replica observed it during the current wait.
 func (s *storageShare) leaseStale(ctx context.Context, st certmagic.Storage) bool {
 	b, err := st.Load(ctx, s.leaseKey)
 	content := string(b)

@@ -59,7 +59,7 @@ func entryOf(tok *Token, version uint64) *SharedEntry {
 const (
 	// DefaultShareLockTimeout bounds the wait for the storage lock and
 	// each storage call.
-	DefaultShareLockTimeout = 5 * time.Second
+	DefaultShareLockTimeout = 15 * time.Second
 	// MaxShareCheckInterval caps the default check interval.
 	MaxShareCheckInterval = 30 * time.Second
 	// MinShareCheckInterval is the shortest check interval.

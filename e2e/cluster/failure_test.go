@@ -64,12 +64,13 @@ func (c *cluster) refreshesOK() int { return c.sim.Counters().TokenRequests["ref
 // lock is killed (SIGKILL) while its refresh hangs at GroupID, with the two
 // others waiting for the lock. One of them takes the lock over once it is
 // stale and continues the shared chain with the shared refresh token (which
-// the dead replica never got to use); clients see no error meanwhile.
+// the dead replica never got to use); clients see no error meanwhile. With
+// the default share settings, as a user gets them.
 func TestClusterLockHolderKilledMidRefresh(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, groupidsim.Config{TokenLifetime: 30 * time.Second, ReuseRevokesFamily: true})
 	c.refresh = 10 * time.Second
-	share := c.shareBlock("\t\t\tlock_timeout 20s\n")
+	share := c.shareBlock("") // the default share settings (lock_timeout 15s)
 	replicas := []*replica{c.replica(5, share), c.replica(6, share), c.replica(7, share)}
 	for _, r := range replicas {
 		r.start()
