@@ -29,7 +29,11 @@ type credential struct {
 	// credential; token requests use the running config's. Guarded by
 	// loaded's mutex.
 	transports perConfig[http.RoundTripper]
-	src        *tokencache.Source
+	// trust is the token endpoint TLS settings each config load gave the
+	// credential; all handlers of a load must give the same. Guarded by
+	// loaded's mutex.
+	trust perConfig[tlsSettings]
+	src   *tokencache.Source
 	clock      tokencache.Clock
 	logger     atomic.Pointer[zap.Logger] // of the newest config that uses it
 	counters   counters
@@ -169,8 +173,8 @@ var activeOverride atomic.Pointer[prometheus.Registry]
 // requests while cfg runs, and starts c's token source if it has not yet
 // started. Two different credentials may not share a name within one
 // config: their status would be ambiguous.
-func (c *credential) attach(cfg configID, transport http.RoundTripper, storage certmagic.Storage) error {
-	if err := c.register(cfg, transport); err != nil {
+func (c *credential) attach(cfg configID, transport http.RoundTripper, trust tlsSettings, storage certmagic.Storage) error {
+	if err := c.register(cfg, transport, trust); err != nil {
 		return err
 	}
 	if c.share != nil && storage != nil {
@@ -180,7 +184,7 @@ func (c *credential) attach(cfg configID, transport http.RoundTripper, storage c
 	return nil
 }
 
-func (c *credential) register(cfg configID, transport http.RoundTripper) error {
+func (c *credential) register(cfg configID, transport http.RoundTripper, trust tlsSettings) error {
 	loaded.Lock()
 	defer loaded.Unlock()
 	uses := loaded.byConfig[cfg]
@@ -193,8 +197,17 @@ func (c *credential) register(cfg configID, transport http.RoundTripper) error {
 			return fmt.Errorf("name: %q is already used by a groupid_auth handler with different settings in this config; give each credential its own name", c.info.Name)
 		}
 	}
+	if uses[c] > 0 {
+		// Another handler of this load uses the credential: its token
+		// requests cannot honour two trust settings.
+		if field := c.trust.byConfig[cfg].differs(trust); field != "" {
+			return fmt.Errorf("%s: two groupid_auth handlers of credential %q in this config give the token endpoint different TLS settings; "+
+				"give them the same settings, or different names (each name is a credential of its own)", field, c.info.Name)
+		}
+	}
 	uses[c]++
 	c.transports.set(cfg, transport)
+	c.trust.set(cfg, trust)
 	return nil
 }
 
@@ -205,6 +218,7 @@ func (c *credential) detach(cfg configID) {
 	uses := loaded.byConfig[cfg]
 	if uses[c]--; uses[c] <= 0 {
 		delete(uses, c)
+		c.trust.drop(cfg)
 		if t, ok := c.transports.drop(cfg).(interface{ CloseIdleConnections() }); ok {
 			t.CloseIdleConnections()
 		}

@@ -178,7 +178,7 @@ func TestStartingCredential(t *testing.T) {
 	c.src = tokencache.New(tokencache.Options{Grant: h.grant, Client: &tokencache.Client{HTTP: http.DefaultClient}})
 	t.Cleanup(c.src.Close)
 	cfg := prometheus.NewRegistry()
-	if err := c.register(cfg, http.DefaultTransport); err != nil { // registered, not started
+	if err := c.register(cfg, http.DefaultTransport, tlsSettings{}); err != nil { // registered, not started
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.detach(cfg) })

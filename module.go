@@ -280,7 +280,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if share != nil {
 		storage = share.storage
 	}
-	if err := cred.attach(ctx.GetMetricsRegistry(), transport, storage); err != nil {
+	if err := cred.attach(ctx.GetMetricsRegistry(), transport, h.tlsSettings(), storage); err != nil {
 		return err
 	}
 	h.config = ctx.GetMetricsRegistry()

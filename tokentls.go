@@ -10,6 +10,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
+
+	"github.com/caddy-groupid/caddy-groupid/tokencache"
 )
 
 // loadTokenTLS builds the TLS client config for the token endpoint from
@@ -90,3 +92,34 @@ func (t configTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 var errNoTransport = errors.New("no config holds this credential")
+
+// tlsSettings is what decides the trust of the token endpoint's TLS
+// connection, one value per field, named as the field. Files are named by
+// path and content, so that two handlers naming the same file agree.
+type tlsSettings [6]string
+
+var tlsSettingNames = [len(tlsSettings{})]string{"ca_cert_file", "tls_trust_pool", "tls_client_cert", "tls_client_key", "tls_server_name", "tls_insecure_skip_verify"}
+
+// tlsSettings returns h's token endpoint TLS settings (after Provision
+// read its files).
+func (h *Handler) tlsSettings() tlsSettings {
+	file := func(path string) string {
+		if path == "" {
+			return ""
+		}
+		b, _ := os.ReadFile(path)
+		return path + "\x00" + tokencache.HashFields(string(b))
+	}
+	return tlsSettings{file(h.CACertFile), string(h.TrustPoolRaw), file(h.TLSClientCert), file(h.TLSClientKey),
+		h.TLSServerName, fmt.Sprint(h.TLSInsecureSkipVerify)}
+}
+
+// differs names the first field in which t and o differ, or "".
+func (t tlsSettings) differs(o tlsSettings) string {
+	for i := range t {
+		if t[i] != o[i] {
+			return tlsSettingNames[i]
+		}
+	}
+	return ""
+}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
+
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
 	"github.com/caddy-groupid/caddy-groupid/tokencache"
 )
@@ -154,5 +156,55 @@ func TestBasicClientAuthentication(t *testing.T) {
 				t.Fatal("client credentials were not sent with HTTP Basic only")
 			}
 		}
+	}
+}
+
+// TestOneCredentialOneTrustPerConfig (issue 17, defect 2): two handlers of
+// one config with the same credential settings but different token
+// endpoint TLS settings would share one transport, whichever came first;
+// the second fails the load naming the field. The same settings (the same
+// CA file) share the credential as before.
+func TestOneCredentialOneTrustPerConfig(t *testing.T) {
+	_, ca, tokenURL := tlsSim(t, nil)
+	goodCA := writeFile(t, "ca.pem", ca.CertPEM())
+	other, err := groupidsim.GenerateCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCA := writeFile(t, "other.pem", other.CertPEM())
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	var handlers []*Handler
+	t.Cleanup(func() {
+		for _, h := range handlers {
+			_ = h.Cleanup()
+		}
+		cancel()
+	})
+	provisionIn := func(mod func(*Handler)) (*Handler, error) {
+		h := simHandler(tokenURL)
+		h.AllowHTTP, h.CACertFile = false, goodCA
+		h.app = new(App) // no Caddy config here to load the groupid app from
+		mod(h)
+		handlers = append(handlers, h)
+		return h, h.Provision(ctx)
+	}
+	first, err := provisionIn(func(*Handler) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same, err := provisionIn(func(*Handler) {}); err != nil || same.cred != first.cred {
+		t.Fatalf("same TLS settings: %v", err)
+	}
+	for field, mod := range map[string]func(*Handler){
+		"ca_cert_file":             func(h *Handler) { h.CACertFile = otherCA },
+		"tls_server_name":          func(h *Handler) { h.TLSServerName = "localhost" },
+		"tls_insecure_skip_verify": func(h *Handler) { h.TLSInsecureSkipVerify = true },
+	} {
+		if _, err := provisionIn(mod); err == nil || !strings.HasPrefix(err.Error(), field+": two groupid_auth handlers") {
+			t.Errorf("different %s: %v", field, err)
+		}
+	}
+	if _, err := first.cred.src.Token(context.Background()); err != nil {
+		t.Fatalf("the first handler's trust was replaced: %v", err)
 	}
 }
