@@ -122,7 +122,7 @@ http://:{{.Port}} {
 }`,
 		side: []sideCall{refused},
 		beforeScenario: func(t *testing.T, r *rig, s *shape) {
-			r.vars["Dead"] = r.deadUpstream()
+			r.vars["Dead"] = deadUpstream(t)
 			load(t, r.render(t, s.caddyfile))
 		},
 		// The dead upstream was tried (and failed) before GroupID.

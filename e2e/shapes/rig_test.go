@@ -72,7 +72,7 @@ type rig struct {
 	// Recording backends; none of them may ever see a token.
 	legacy, errorPages, authService, second *recorder
 	backends                                []*recorder
-	// front, if set, stands between Caddy and the simulator (see front.go).
+	// front, if set, stands between Caddy and the simulator (see errors_test.go).
 	front *front
 }
 
@@ -110,12 +110,12 @@ func newRig(t *testing.T) *rig {
 	r.authService = r.newRecorder("forward_auth service", http.StatusOK, "", http.Header{"X-Auth-User": {"alice"}})
 	r.second = r.newRecorder("second upstream", http.StatusOK, "second upstream page", nil)
 	r.vars = map[string]string{
-		"Admin": fmt.Sprint(adminPort), "Port": r.port(), "Port2": r.port(),
+		"Admin": fmt.Sprint(adminPort), "Port": port(t), "Port2": port(t),
 		"Origin": run.URL, "TokenURL": run.TokenURL(), "CA": r.caFile,
 		"Username": cfg.Username, "ClientID": cfg.ClientID,
 		"PasswordFile": filepath.Join(r.dir, "password"), "SecretFile": filepath.Join(r.dir, "client_secret"),
 		"Legacy": r.legacy.url, "ErrorPages": r.errorPages.url, "AuthService": r.authService.url,
-		"Second": r.second.url, "Static": static, "Dead": r.deadUpstream(),
+		"Second": r.second.url, "Static": static, "Dead": deadUpstream(t),
 	}
 	hash, err := basicHash()
 	if err != nil {
@@ -126,16 +126,16 @@ func newRig(t *testing.T) *rig {
 }
 
 // port returns a free port as text.
-func (r *rig) port() string {
+func port(t *testing.T) string {
 	p, err := freePort()
 	if err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return fmt.Sprint(p)
 }
 
 // deadUpstream returns an https address on a closed port.
-func (r *rig) deadUpstream() string { return "https://127.0.0.1:" + r.port() }
+func deadUpstream(t *testing.T) string { return "https://127.0.0.1:" + port(t) }
 
 // site returns the base URL of the listener on the port held by var name.
 func (r *rig) site(name string) string { return "http://127.0.0.1:" + r.vars[name] }
@@ -255,7 +255,8 @@ func (r *rig) redact(s string) string {
 	return s
 }
 
-// leaked returns the first issued token (access or refresh) inside s.
+// leaked reports whether s holds any token the simulator issued (access
+// or refresh).
 func (r *rig) leaked(s string) bool {
 	for _, tok := range append(r.sim.IssuedTokens(), r.sim.IssuedRefreshTokens()...) {
 		if strings.Contains(s, tok) {
