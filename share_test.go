@@ -344,6 +344,14 @@ func TestShareStorageFollowsTheRunningConfig(t *testing.T) {
 	if st, err := s.st(); err != nil || st != a {
 		t.Fatal("the newest remaining config's storage is not the fallback")
 	}
+	// A reload to another storage: once the new config runs, its storage
+	// is used, not the first config's.
+	reloaded, c := prometheus.NewRegistry(), &certmagic.FileStorage{Path: t.TempDir()}
+	s.use(reloaded, c)
+	activeOverride.Store(reloaded)
+	if st, err := s.st(); err != nil || st != c {
+		t.Fatal("after a reload to another storage, the first config's storage is still used")
+	}
 }
 
 // TestShareLeaseStaleOnlyWithinOneWait (issue 17, defect 4): what a waiter
