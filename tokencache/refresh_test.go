@@ -293,3 +293,30 @@ func TestHealedSecretSurvivesReload(t *testing.T) {
 		t.Fatalf("event %+v", ev)
 	}
 }
+
+// TestFailuresAreBackedOff counts the limit "the token endpoint is never
+// hammered" by assertion rather than by a deadline: each failed token
+// request schedules the next at least the backoff's minimum later, and the
+// delays grow; no request is made before its time.
+func TestFailuresAreBackedOff(t *testing.T) {
+	d := newIdP(t)
+	d.setReply(func(_ int, _ url.Values, w http.ResponseWriter) { w.WriteHeader(503) })
+	h := newHarness(t, d, nil)
+	h.src.Start()
+	var last time.Duration
+	for i := 1; i <= 6; i++ {
+		ev := h.next(t)
+		if ev.Kind != EventFailure {
+			t.Fatalf("attempt %d: %+v", i, ev)
+		}
+		delay := ev.RetryAt.Sub(h.clock.Now())
+		if delay < DefaultTransientBackoff.Min || delay < last {
+			t.Fatalf("failure %d: next request %s later (previous %s); want at least %s and growing", i, delay, last, DefaultTransientBackoff.Min)
+		}
+		if n := d.count(); n != i {
+			t.Fatalf("%d token requests after %d failures", n, i)
+		}
+		last = delay
+		h.advanceToDue(t)
+	}
+}
