@@ -253,10 +253,16 @@ func TestClusterSharesOneToken(t *testing.T) {
 
 	shared, own := c.tokenRequests(), alone.tokenRequests()
 	t.Logf("token requests in %s of %s tokens: 3 sharing replicas %d, 1 replica alone %d", time.Since(replicas[0].startedAt).Round(time.Second), lifetime, len(shared), len(own))
-	// Both follow a random 2-3 s refresh interval, so the counts may
-	// differ by one refresh, or two at the phase of the last one.
-	if d := len(shared) - len(own); d > 2 || d < -2 {
-		t.Errorf("3 sharing replicas made %d token requests, one replica alone %d", len(shared), len(own))
+	// The single replica is a reference for the log only: how many
+	// refreshes fit in the run depends on the machine's speed. What does
+	// not: one chain makes at most one request per shortest refresh
+	// interval over the span of its requests (three separate chains would
+	// make about three times as many), with the gaps checked below.
+	if len(shared) > 1 {
+		span := shared[len(shared)-1].Sub(shared[0])
+		if limit := int(span/(shortestRefresh-300*time.Millisecond)) + 1; len(shared) > limit {
+			t.Errorf("3 sharing replicas made %d token requests in %s; one chain makes at most %d", len(shared), span.Round(time.Millisecond), limit)
+		}
 	}
 	// One chain: no two token requests closer than one replica's shortest
 	// refresh interval (less scheduling slack).
