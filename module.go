@@ -307,11 +307,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.retryAfter(w, err)
 		return err
 	}
+	// The binding lasts while the rest of the chain runs; error routes run
+	// after this returns and are not bound. A groupid_auth further out in
+	// the chain gets its own binding back.
 	ctx := r.Context()
+	outer := caddyhttp.GetVar(ctx, bindingVar)
 	caddyhttp.SetVar(ctx, bindingVar, h.binding)
 	err := next.ServeHTTP(w, r)
-	// Error routes run after this returns: they are not bound.
-	caddyhttp.SetVar(ctx, bindingVar, nil)
+	caddyhttp.SetVar(ctx, bindingVar, outer)
 	if err != nil {
 		h.retryAfter(w, err)
 	}

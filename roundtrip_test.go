@@ -236,3 +236,29 @@ func TestAppNeedsHandlersAndTransportsTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNestedBindingRestored: groupid_auth twice in one chain: inside the
+// inner one its credential is bound; once it returns, the outer one's is
+// again, and once the outer returns, none.
+func TestNestedBindingRestored(t *testing.T) {
+	outer := provisioned(t, func(h *Handler) { h.Name = "outer" })
+	inner := provisioned(t, func(h *Handler) { h.Name = "inner" })
+	var during, after any
+	r := clientRequest("GET", "/GroupIDDataService/api/IdentityStores/2/Users/x")
+	innerThen := funcNext(func(w http.ResponseWriter, r *http.Request) error {
+		return inner.ServeHTTP(w, r, funcNext(func(_ http.ResponseWriter, r *http.Request) error {
+			during = caddyhttp.GetVar(r.Context(), bindingVar)
+			return nil
+		}))
+	})
+	check := funcNext(func(_ http.ResponseWriter, r *http.Request) error {
+		after = caddyhttp.GetVar(r.Context(), bindingVar)
+		return nil
+	})
+	if err := outer.ServeHTTP(httptest.NewRecorder(), r, chain{innerThen, check}); err != nil {
+		t.Fatal(err)
+	}
+	if during != any(inner.binding) || after != any(outer.binding) || caddyhttp.GetVar(r.Context(), bindingVar) != nil {
+		t.Fatalf("bindings: inside the inner %v, after it %v, after both %v", during, after, caddyhttp.GetVar(r.Context(), bindingVar))
+	}
+}
