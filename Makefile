@@ -22,7 +22,9 @@ vet:
 test: vet build
 	bash scripts/staticcheck.sh
 	$(GO) test -race -count=1 -run . -bench XXX_compile_only ./...
-	$(BIN)/caddy list-modules | grep -qx 'http.handlers.groupid_auth'
+	for m in http.handlers.groupid_auth http.handlers.groupid_ready http.reverse_proxy.transport.groupid groupid; do \
+		$(BIN)/caddy list-modules | grep -qx "$$m" || { echo "bin/caddy lacks $$m"; exit 1; }; \
+	done
 	$(BIN)/caddy fmt Caddyfile.example | diff -u Caddyfile.example -
 	@echo "make test: all checks passed"
 

@@ -17,7 +17,7 @@ start=$SECONDS
 echo "xcaddy build: $out in $((SECONDS - start)) s"
 
 modules="$("$out" list-modules)"
-for m in http.handlers.groupid_auth http.handlers.groupid_ready; do
+for m in http.handlers.groupid_auth http.handlers.groupid_ready http.reverse_proxy.transport.groupid groupid; do
 	if ! grep -qx "$m" <<<"$modules"; then
 		echo "xcaddy build: module $m missing from $out" >&2
 		exit 1
