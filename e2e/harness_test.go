@@ -17,14 +17,16 @@ import (
 
 	_ "github.com/caddy-groupid/caddy-groupid"
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
 )
 
-// Ports of this package's Caddy; other packages must not use them.
-const (
-	adminPort = 2991
-	httpPort  = 9181
-	httpsPort = 9544
-	opsPort   = 9182
+// Ports of this package's Caddy, free when the package starts: two runs
+// of the suite on one machine do not collide.
+var (
+	adminPort = testenv.FreePort()
+	httpPort  = testenv.FreePort()
+	httpsPort = testenv.FreePort()
+	opsPort   = testenv.FreePort()
 )
 
 var (
@@ -79,7 +81,9 @@ func newRig(t *testing.T, cfg groupidsim.Config) *rig {
 		Timeout:      "10s",
 		TLS:          "ca_cert_file " + filepath.Join(dir, "groupid-ca.pem"),
 		tester:       caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort, LoadRequestTimeout: 20 * time.Second}),
-		client:       &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		// A new connection per request: a reload closes idle connections,
+		// and a request sent on one just closed fails with EOF.
+		client: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 	}
 	t.Cleanup(s.client.CloseIdleConnections)
 	if err := run.CA.WriteCertFile(s.caFile); err != nil {

@@ -2,9 +2,7 @@ package tokencache
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/binary"
-	"net/url"
 	"strings"
 )
 
@@ -12,23 +10,27 @@ import (
 //
 // A server may echo what it received: the form body (percent-encoded, with
 // '+' or "%20" for a space and upper- or lower-case hex), the body again
-// JSON-escaped inside its JSON answer, or the Authorization header (base64
-// of the form-encoded client ID and secret). Matching every encoding by
-// building it would miss the variants an encoder is free to choose, so the
-// text is decoded instead: it is searched as it is and through a few
-// decoded views (percent-decoding with and without '+' as space, JSON
-// string unescaping, and both orders of the two), each of which remembers
-// which bytes of the text every decoded byte came from. A secret found in a
-// view is redacted in the text. Because a byte inside an escape may also
-// be read as the start of a secret ("%0F%2f": an "F", then "/"), decoding
-// is also tried from every such byte. Base64 is not decoded: the exact
-// strings this client can send are searched for instead.
+// JSON-escaped inside its JSON answer, an HTML page or HTML-escaped text
+// quoting it, or the Authorization header (base64 of the form-encoded
+// client ID and secret). Matching every encoding by building it would miss
+// the variants an encoder is free to choose, so the text is decoded
+// instead: it is searched as it is and through a few decoded views
+// (percent-decoding with and without '+' as space, JSON string unescaping,
+// HTML character references, and each of those followed by another kind),
+// each of which remembers which bytes of the text every decoded byte came
+// from. A secret found in a view is redacted in the text. Because a byte
+// inside an escape may also be read as the start of a secret ("%0F%2f": an
+// "F", then "/"), decoding is also tried from every such byte. Base64 is
+// not decoded: the strings base64 of a secret can show are searched for
+// instead (requestSecrets).
 //
 // Besides whole secrets, two kinds of fragment are redacted: any run of
 // fragmentLen bytes of a secret, wherever it is (a server that cuts or
 // wraps its echo must not leak most of a secret), and a prefix of at least
 // minTailLen bytes of a secret at the very end of the text (a server, or
-// the shortening here, that cut the text inside a secret).
+// the shortening here, that cut the text inside a secret). A secret
+// shorter than minSecretLen is not searched for at all; only a text that
+// is nothing but that secret is redacted.
 
 const (
 	// fragmentLen is the length of the secret fragments redacted wherever
@@ -37,6 +39,16 @@ const (
 	// minTailLen is the shortest prefix of a secret redacted at the end of
 	// a text.
 	minTailLen = 4
+	// minSecretLen is the shortest secret searched for in a text. A
+	// shorter one would be found in ordinary words and in every escape
+	// ("or", "%2F"): each find would garble the message, and where the
+	// marks land would tell which characters the secret is made of. Nor
+	// would marking protect it: fewer than minTailLen bytes of a secret,
+	// as a prefix cut at the end, are left in clear anyway, and a secret
+	// of three printable characters falls to under a million guesses. No
+	// GroupID password, client secret or token is that short. Such a
+	// secret is still never a whole text on its own (see shortSecret).
+	minSecretLen = minTailLen
 	// redactedMark replaces every secret.
 	redactedMark = "(redacted)"
 	// maxErrText bounds the text of a transport error kept in an *Error.
@@ -45,22 +57,32 @@ const (
 	maxReason = 200
 	// otherReadingLen is how much text is decoded from a byte inside an
 	// escape: enough for fragmentLen bytes through two decodings (a byte
-	// JSON-escaped, then each of the six percent-encoded, is 18 bytes).
-	otherReadingLen = 160
+	// as an HTML reference of maxRefLen bytes, then each of those
+	// percent-encoded, is 3*maxRefLen bytes).
+	otherReadingLen = fragmentLen * 3 * maxRefLen
+	// maxShortView bounds the text compared, decoded, with the secrets
+	// shorter than minSecretLen: no two decodings make one out of more.
+	maxShortView = (minSecretLen - 1) * 3 * maxRefLen
 )
 
 // redactor finds secrets in text. The zero value, and a redactor without
 // secrets, redacts nothing.
 type redactor struct {
+	// short holds the secrets shorter than minSecretLen, needles the
+	// others.
+	short   []string
 	needles [][]byte
 	// kmp[i] is the prefix function of needles[i], for the tail check.
 	kmp [][]int
 	// grams holds every fragmentLen-byte window of every needle.
 	grams map[uint64]struct{}
+	// starts[c]: a needle or a window in grams starts with c.
+	starts [256]bool
 }
 
 // newRedactor returns a redactor for the given secrets; empty ones are
-// ignored and duplicates dropped.
+// ignored, duplicates dropped and those shorter than minSecretLen kept
+// apart.
 func newRedactor(secrets ...string) *redactor {
 	r := &redactor{grams: map[uint64]struct{}{}}
 	seen := map[string]bool{}
@@ -69,35 +91,20 @@ func newRedactor(secrets ...string) *redactor {
 			continue
 		}
 		seen[s] = true
+		if len(s) < minSecretLen {
+			r.short = append(r.short, s)
+			continue
+		}
 		n := []byte(s)
 		r.needles = append(r.needles, n)
 		r.kmp = append(r.kmp, prefixFunction(n))
+		r.starts[n[0]] = true
 		for i := 0; i+fragmentLen <= len(n); i++ {
 			r.grams[binary.LittleEndian.Uint64(n[i:])] = struct{}{}
+			r.starts[n[i]] = true
 		}
 	}
 	return r
-}
-
-// requestSecrets lists what a token request with g and refreshToken must
-// never let into an error: the password, the client secret, the refresh
-// token, and the HTTP Basic credentials as this client sends them (base64
-// of the form-encoded client ID and secret, RFC 6749 section 2.3.1) and as
-// a careless reader might re-encode them (without form encoding, or with
-// the URL-safe alphabet).
-func requestSecrets(g Grant, refreshToken string) []string {
-	out := append(g.secrets(), refreshToken)
-	if g.ClientSecret != "" {
-		for _, pair := range []string{
-			url.QueryEscape(g.ClientID) + ":" + url.QueryEscape(g.ClientSecret),
-			g.ClientID + ":" + g.ClientSecret,
-		} {
-			out = append(out,
-				base64.StdEncoding.EncodeToString([]byte(pair)),
-				base64.URLEncoding.EncodeToString([]byte(pair)))
-		}
-	}
-	return out
 }
 
 // sanitize makes server-provided text safe to log: printable ASCII only, at
@@ -106,12 +113,25 @@ func requestSecrets(g Grant, refreshToken string) []string {
 // before and after other bytes become '?', so that a server cannot rebuild
 // a secret by splicing control characters into it, and before the text is
 // shortened, so that shortening cannot leave a long part of one; what is
-// left at the cut is checked again.
+// left at the cut is checked again. A text that is, or comes out as,
+// nothing but a secret shorter than minSecretLen (raw or decoded, spaces
+// around it aside) becomes "(redacted)" too.
 func sanitize(s string, max int, secrets []string) string {
 	return newRedactor(secrets...).sanitize(s, max)
 }
 
 func (r *redactor) sanitize(s string, max int) string {
+	if r.shortSecret(s) {
+		return markWithin(max)
+	}
+	if s = r.sanitizeText(s, max); r.shortSecret(s) {
+		return markWithin(max)
+	}
+	return s
+}
+
+// sanitizeText is sanitize but for the secrets shorter than minSecretLen.
+func (r *redactor) sanitizeText(s string, max int) string {
 	// Only the start of a long text can be kept: the rest is dropped
 	// first, far enough from max that every secret in what is kept is
 	// whole or a fragment (of fragmentLen bytes or more, or a prefix at
@@ -216,15 +236,10 @@ func (r *redactor) ranges(s string) [][2]int {
 			marks[i] = true
 		}
 	}
-	raw := identityView(s, 0, len(s))
+	raw := identityView(s)
 	views := applyChains(raw, 0)
-	searched := map[*view]bool{}
 	for _, v := range views {
-		// A decoding that changes nothing returns its input: search once.
-		if !searched[v] {
-			searched[v] = true
-			r.search(v, mark)
-		}
+		r.search(v, mark)
 	}
 	// The other readings of the text: from every byte inside an escape of
 	// some view ("%0F%2f%22": "F%2f%22" may be a secret's "F/\"" whose
@@ -233,7 +248,7 @@ func (r *redactor) ranges(s string) [][2]int {
 	// views (decodings from a later byte inside an escape are tried too).
 	inside := make([]bool, len(s))
 	escaped := false
-	for v := range searched {
+	for _, v := range views {
 		for i := range v.b {
 			for k := v.start[i] + 1; k < v.end[i]; k++ {
 				inside[k], escaped = true, true
@@ -241,11 +256,13 @@ func (r *redactor) ranges(s string) [][2]int {
 		}
 	}
 	for k := 0; escaped && k < len(s); k++ {
-		if !inside[k] {
+		// A byte that starts no escape is the first byte of every
+		// decoding from it: no find starts there unless one starts with it.
+		if !inside[k] || !r.starts[s[k]] && !strings.ContainsRune(escapeStarts, rune(s[k])) {
 			continue
 		}
 		end := min(len(s), k+otherReadingLen)
-		for _, w := range applyChains(identityView(s[k:end], k, len(s)), fragmentLen) {
+		for _, w := range applyChains(raw.slice(k, end), fragmentLen) {
 			r.searchAtStart(w, end == len(s), mark)
 		}
 	}
@@ -271,7 +288,7 @@ func (r *redactor) ranges(s string) [][2]int {
 // and a needle prefix at the end.
 func (r *redactor) search(v *view, mark func(from, to int)) {
 	b := v.b
-	span := func(from, to int) { mark(v.start[from], v.end[to-1]) }
+	span := func(from, to int) { mark(int(v.start[from]), int(v.end[to-1])) }
 	for _, n := range r.needles {
 		for off := 0; ; {
 			i := bytes.Index(b[off:], n)
@@ -291,7 +308,7 @@ func (r *redactor) search(v *view, mark func(from, to int)) {
 		if p := tailPrefix(b, n, r.kmp[k]); p >= minTailLen && p < len(n) {
 			// Up to the end of the text: an incomplete escape after the
 			// prefix goes too.
-			mark(v.start[len(b)-p], v.srcLen)
+			mark(int(v.start[len(b)-p]), v.srcLen)
 		}
 	}
 }
@@ -305,15 +322,15 @@ func (r *redactor) searchAtStart(w *view, reachesEnd bool, mark func(from, to in
 	}
 	if len(b) >= fragmentLen {
 		if _, ok := r.grams[binary.LittleEndian.Uint64(b)]; ok {
-			mark(w.start[0], w.end[fragmentLen-1])
+			mark(int(w.start[0]), int(w.end[fragmentLen-1]))
 		}
 	}
 	for _, n := range r.needles {
 		switch {
 		case bytes.HasPrefix(b, n):
-			mark(w.start[0], w.end[len(n)-1])
+			mark(int(w.start[0]), int(w.end[len(n)-1]))
 		case reachesEnd && len(b) >= minTailLen && len(b) < len(n) && bytes.HasPrefix(n, b):
-			mark(w.start[0], w.srcLen)
+			mark(int(w.start[0]), w.srcLen)
 		}
 	}
 }

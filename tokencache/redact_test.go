@@ -338,7 +338,9 @@ func TestSanitize(t *testing.T) {
 
 // FuzzSanitize feeds arbitrary text to sanitize with the fuzz secrets and
 // checks the result: printable ASCII, at most max bytes, and no form of any
-// secret (nor a fragment, nor a prefix at the end).
+// secret (nor a fragment, nor a prefix at the end), HTML and base64 forms
+// included. With a secret shorter than minSecretLen alone, the result is
+// never that secret (in any of its forms) and nothing else.
 func FuzzSanitize(f *testing.F) {
 	secrets := requestSecrets(Grant{Password: fuzzPassword, ClientID: fuzzClientID, ClientSecret: fuzzClientSecret}, fuzzRefreshToken)
 	for _, sec := range []string{fuzzPassword, fuzzClientSecret, fuzzRefreshToken} {
@@ -346,11 +348,23 @@ func FuzzSanitize(f *testing.F) {
 			f.Add("x="+form+"&y=1", uint8(200))
 			f.Add("could not parse: "+form[:len(form)*2/3], uint8(64))
 		}
+		for _, form := range htmlForms(sec) {
+			f.Add("<p>"+form+"</p>", uint8(200))
+			f.Add("e="+form[:len(form)/2], uint8(90))
+		}
+		for _, form := range base64TestForms(sec) {
+			f.Add("b="+form+";", uint8(120))
+		}
 	}
 	for _, form := range basicForms(fuzzClientID, fuzzClientSecret) {
 		f.Add("Authorization: Basic "+form, uint8(40))
 	}
 	f.Add("Fz-pw\x01Kestrel#4471 \\u0026=%2f", uint8(30))
+	f.Add(" q%26 ", uint8(20))
+	shortForms := htmlForms(fuzzShortSecret)
+	for kind, form := range secretForms(fuzzShortSecret) {
+		shortForms[kind] = form
+	}
 	f.Fuzz(func(t *testing.T, s string, max uint8) {
 		out := sanitize(s, int(max), secrets)
 		if len(out) > int(max) {
@@ -363,6 +377,15 @@ func FuzzSanitize(f *testing.F) {
 		}
 		if w := fuzzLeaksRefresh.leak(out, true); w != "" {
 			t.Fatalf("sanitized text contains the %s", w)
+		}
+		if w := fuzzFormsLeaks.leak(out, true); w != "" {
+			t.Fatalf("sanitized text contains the %s", w)
+		}
+		out = strings.TrimSpace(sanitize(s, int(max), []string{fuzzShortSecret}))
+		for kind, form := range shortForms {
+			if out == form {
+				t.Fatalf("sanitized text is the short secret (%s)", kind)
+			}
 		}
 	})
 }

@@ -2,6 +2,7 @@ package tokencache
 
 import (
 	"bytes"
+	"slices"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -10,35 +11,65 @@ import (
 // bytes of the original text it came from, so a secret found in a decoding
 // can be blanked out in the original.
 
+// escapeStarts are the bytes that start an escape in some decoding.
+const escapeStarts = "%+\\&"
+
 // applyChains returns v and the decodings of it that a server's echo can
-// need: percent (with and without '+' as space), JSON, and both orders of
-// the two.
+// need: percent (with and without '+' as space), JSON, HTML, and each of
+// those followed by another kind (both orders of every pair), each once.
 // With limit > 0 each decoding stops after limit bytes (the first of two
-// after 6*limit: a JSON escape is at most six bytes a byte).
+// after maxRefLen*limit: an escape of the second is at most that long).
 func applyChains(v *view, limit int) []*view {
-	first := 6 * limit
-	pp, po, js := v.percentDecode(true, first), v.percentDecode(false, first), v.jsonUnescape(first)
-	return []*view{v, pp, po, js,
-		js.percentDecode(true, limit), js.percentDecode(false, limit),
-		pp.jsonUnescape(limit), po.jsonUnescape(limit)}
+	first := maxRefLen * limit
+	pp, po := v.percentDecode(true, first), v.percentDecode(false, first)
+	js, h := v.jsonUnescape(first), v.htmlUnescape(first)
+	out := make([]*view, 0, 15)
+	add := func(ws ...*view) {
+		for _, w := range ws {
+			if !slices.Contains(out, w) {
+				out = append(out, w)
+			}
+		}
+	}
+	add(v, pp, po, js, h)
+	// A decoding that changes nothing returns v, whose decodings are above.
+	if js != v {
+		add(js.percentDecode(true, limit), js.percentDecode(false, limit), js.htmlUnescape(limit))
+	}
+	if h != v {
+		add(h.percentDecode(true, limit), h.percentDecode(false, limit), h.jsonUnescape(limit))
+	}
+	if pp != v {
+		add(pp.jsonUnescape(limit), pp.htmlUnescape(limit))
+	}
+	if po != v {
+		add(po.jsonUnescape(limit), po.htmlUnescape(limit))
+	}
+	return out
 }
 
 // view is a decoding of a text: byte i of b came from text bytes
-// [start[i], end[i]). srcLen is the length of the whole text.
+// [start[i], end[i]) (int32: the text is bounded by sanitize). srcLen is
+// the length of the whole text.
 type view struct {
 	b          []byte
-	start, end []int
+	start, end []int32
 	srcLen     int
 	parent     *view
 }
 
-// identityView is the part s of a text of srcLen bytes that starts at off.
-func identityView(s string, off, srcLen int) *view {
-	v := &view{b: []byte(s), start: make([]int, len(s)), end: make([]int, len(s)), srcLen: srcLen}
+// identityView is the text s itself.
+func identityView(s string) *view {
+	v := &view{b: []byte(s), start: make([]int32, len(s)), end: make([]int32, len(s)), srcLen: len(s)}
 	for i := range v.b {
-		v.start[i], v.end[i] = off+i, off+i+1
+		v.start[i], v.end[i] = int32(i), int32(i+1)
 	}
 	return v
+}
+
+// slice is the part [from, to) of the text of the identity view v.
+func (v *view) slice(from, to int) *view {
+	return &view{b: v.b[from:to], start: v.start[from:to], end: v.end[from:to], srcLen: v.srcLen}
 }
 
 // newView returns an empty view to decode parent into, for up to limit
@@ -48,7 +79,7 @@ func newView(parent *view, limit int) *view {
 	if limit > 0 && limit < n {
 		n = limit + utf8.UTFMax
 	}
-	return &view{b: make([]byte, 0, n), start: make([]int, 0, n), end: make([]int, 0, n), srcLen: parent.srcLen, parent: parent}
+	return &view{b: make([]byte, 0, n), start: make([]int32, 0, n), end: make([]int32, 0, n), srcLen: parent.srcLen, parent: parent}
 }
 
 // add appends c, decoded from the parent's bytes [pFrom, pTo).

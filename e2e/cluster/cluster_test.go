@@ -16,15 +16,9 @@ import (
 	"time"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
 )
 
-// Ports of this package; no other package uses them. Replica i uses
-// adminBase+i, httpBase+i and httpsBase+i.
-const (
-	adminBase = 2960
-	httpBase  = 9260
-	httpsBase = 9560
-)
 
 // Token timing of these tests: 5 s tokens refreshed 2-3 s before expiry
 // (refresh_before 2s plus up to 1 s of jitter), so one replica makes a
@@ -86,12 +80,14 @@ func newCluster(t *testing.T, cfg groupidsim.Config) *cluster {
 // share block, or "" for a replica of its own.
 func (c *cluster) replica(i int, share string) *replica {
 	cfg := c.sim.Config()
+	// Free ports, kept by the replica across restarts.
+	admin, httpPort := testenv.FreePort(), testenv.FreePort()
 	storage := "storage file_system " + c.shared
 	if share == "" {
 		storage = ""
 	}
 	r := strings.NewReplacer(
-		"ADMIN", fmt.Sprint(adminBase+i), "HTTPSPORT", fmt.Sprint(httpsBase+i), "HTTPPORT", fmt.Sprint(httpBase+i),
+		"ADMIN", fmt.Sprint(admin), "HTTPSPORT", fmt.Sprint(testenv.FreePort()), "HTTPPORT", fmt.Sprint(httpPort),
 		"STORAGE", storage, "SHARE", share, "TOKENURL", c.run.TokenURL(), "ORIGIN", c.run.URL,
 		"USERNAME", cfg.Username, "PWFILE", c.pwFile, "CSFILE", c.csFile, "CLIENTID", cfg.ClientID,
 		"CAFILE", c.caFile, "REFRESH", c.refresh.String(),
@@ -127,7 +123,7 @@ http://localhost:HTTPPORT {
 	}
 }
 `)
-	return &replica{t: c.t, name: fmt.Sprintf("replica%d", i), dir: c.dir, admin: adminBase + i, http: httpBase + i,
+	return &replica{t: c.t, name: fmt.Sprintf("replica%d", i), dir: c.dir, admin: admin, http: httpPort,
 		caddyfile: caddyfile, httpClient: &http.Client{Timeout: 5 * time.Second}}
 }
 

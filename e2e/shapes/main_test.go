@@ -14,9 +14,6 @@
 package shapes
 
 import (
-	"fmt"
-	"net"
-	"os"
 	"testing"
 
 	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
@@ -24,25 +21,6 @@ import (
 
 // adminPort is the admin port of this package's Caddy, picked free once:
 // every config loaded by these tests uses it.
-var adminPort int
+var adminPort = testenv.FreePort()
 
-func TestMain(m *testing.M) {
-	p, err := freePort()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "picking a free admin port:", err)
-		os.Exit(2)
-	}
-	adminPort = p
-	testenv.RunHermetic(m)
-}
-
-// freePort returns a TCP port that was free on 127.0.0.1 a moment ago:
-// listen on port 0, take the port, close.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+func TestMain(m *testing.M) { testenv.RunHermetic(m) }

@@ -22,6 +22,7 @@ import (
 
 	_ "github.com/caddy-groupid/caddy-groupid"
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
 )
 
 const (
@@ -103,7 +104,9 @@ func newRig(t *testing.T) *rig {
 	if err := os.WriteFile(filepath.Join(static, "static", "hello.txt"), []byte("hello from file_server\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r.client = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{Proxy: nil, DisableCompression: true}}
+	// A new connection per request: a reload closes idle connections, and
+	// a request sent on one just closed fails with EOF.
+	r.client = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{Proxy: nil, DisableCompression: true, DisableKeepAlives: true}}
 	t.Cleanup(r.client.CloseIdleConnections)
 	r.legacy = r.newRecorder("legacy app", http.StatusOK, "legacy app page", nil)
 	r.errorPages = r.newRecorder("error pages", http.StatusBadGateway, "error page", nil)
@@ -127,11 +130,8 @@ func newRig(t *testing.T) *rig {
 
 // port returns a free port as text.
 func port(t *testing.T) string {
-	p, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprint(p)
+	t.Helper()
+	return fmt.Sprint(testenv.FreePort())
 }
 
 // deadUpstream returns an https address on a closed port.

@@ -4,6 +4,7 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -53,4 +54,16 @@ func SecretFiles(t testing.TB) (dir, caFile string) {
 		}
 	}
 	return dir, caFile
+}
+
+// FreePort returns a TCP port of 127.0.0.1 that was free a moment ago, for
+// a test's listeners: test packages run in parallel, and two runs of the
+// suite on one machine must not collide on fixed ports.
+func FreePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic("no free port: " + err.Error())
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
