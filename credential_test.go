@@ -198,22 +198,11 @@ func TestStartingCredential(t *testing.T) {
 // name already in use fails the load with an error that names the field.
 func TestOneNameOneCredentialPerConfig(t *testing.T) {
 	_, tokenURL := simSite(t, groupidsim.Config{})
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	var handlers []*Handler
-	t.Cleanup(func() {
-		for _, h := range handlers {
-			_ = h.Cleanup()
-		}
-		cancel()
-	})
-	provisionIn := func(mod func(*Handler)) (*Handler, error) {
+	provisionIn := oneConfig(t, func() *Handler {
 		h := simHandler(tokenURL)
 		h.Name = "svc"
-		h.app = new(App) // no Caddy config here to load the groupid app from
-		mod(h)
-		handlers = append(handlers, h)
-		return h, h.Provision(ctx)
-	}
+		return h
+	})
 	first, err := provisionIn(func(*Handler) {})
 	if err != nil {
 		t.Fatal(err)

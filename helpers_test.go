@@ -245,6 +245,28 @@ func provisionB(t testing.TB, h *Handler) error {
 	return err
 }
 
+// oneConfig returns a function that provisions a handler made by base and
+// changed by mod into one Caddy context, as handlers of one config load
+// are; every handler is cleaned up after the test.
+func oneConfig(t *testing.T, base func() *Handler) func(mod func(*Handler)) (*Handler, error) {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	var handlers []*Handler
+	t.Cleanup(func() {
+		for _, h := range handlers {
+			_ = h.Cleanup()
+		}
+		cancel()
+	})
+	return func(mod func(*Handler)) (*Handler, error) {
+		h := base()
+		h.app = new(App) // no Caddy config here to load the groupid app from
+		mod(h)
+		handlers = append(handlers, h)
+		return h, h.Provision(ctx)
+	}
+}
+
 // recordNext is a next handler that records the Authorization values it saw.
 type recordNext struct{ seen [][]string }
 

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2"
-
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
 	"github.com/caddy-groupid/caddy-groupid/tokencache"
 )
@@ -172,22 +170,11 @@ func TestOneCredentialOneTrustPerConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	otherCA := writeFile(t, "other.pem", other.CertPEM())
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	var handlers []*Handler
-	t.Cleanup(func() {
-		for _, h := range handlers {
-			_ = h.Cleanup()
-		}
-		cancel()
-	})
-	provisionIn := func(mod func(*Handler)) (*Handler, error) {
+	provisionIn := oneConfig(t, func() *Handler {
 		h := simHandler(tokenURL)
 		h.AllowHTTP, h.CACertFile = false, goodCA
-		h.app = new(App) // no Caddy config here to load the groupid app from
-		mod(h)
-		handlers = append(handlers, h)
-		return h, h.Provision(ctx)
-	}
+		return h
+	})
 	first, err := provisionIn(func(*Handler) {})
 	if err != nil {
 		t.Fatal(err)
