@@ -33,7 +33,15 @@ func TestColdStartConcurrentCallersShareOneRequest(t *testing.T) {
 		}()
 	}
 	close(d.hold)
-	wg.Wait()
+	// Counted within seconds, never left to the suite's deadline: a
+	// single-flight that loses its waiters shows as callers still waiting.
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%d of %d callers still waiting after 10 s; %d token requests", callers-len(results), callers, d.count())
+	}
 	close(results)
 	for r := range results {
 		if r != "at-1" {
