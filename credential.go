@@ -32,11 +32,11 @@ type credential struct {
 	// trust is the token endpoint TLS settings each config load gave the
 	// credential; all handlers of a load must give the same. Guarded by
 	// loaded's mutex.
-	trust perConfig[tlsSettings]
-	src   *tokencache.Source
-	clock      tokencache.Clock
-	logger     atomic.Pointer[zap.Logger] // of the newest config that uses it
-	counters   counters
+	trust    perConfig[tlsSettings]
+	src      *tokencache.Source
+	clock    tokencache.Clock
+	logger   atomic.Pointer[zap.Logger] // of the newest config that uses it
+	counters counters
 	// share is the credential's shared storage entry, nil when not
 	// shared; it uses the storage of the newest config that provisions it.
 	share *storageShare

@@ -19,7 +19,6 @@ import (
 	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
 )
 
-
 // Token timing of these tests: 5 s tokens refreshed 2-3 s before expiry
 // (refresh_before 2s plus up to 1 s of jitter), so one replica makes a
 // refresh every 2-3 s.
