@@ -329,7 +329,9 @@ func TestAttackAnnouncedBodiesCannotExhaustMemory(t *testing.T) {
 	// HTTP/1.1 to the upstream: over HTTP/2, Caddy's reverse_proxy reads
 	// and closes a request body from two goroutines without a lock, which
 	// the race detector reports when 300 uploads are cut off at once.
+	// Both proxies: the one with the token and the one without (the baseline).
 	cfg := strings.ReplaceAll(s.caddyfile(), "transport groupid {", "transport groupid {\n\t\t\t\tversions 1.1")
+	cfg = strings.ReplaceAll(cfg, "transport http {", "transport http {\n\t\t\t\tversions 1.1")
 	s.tester.InitServer(cfg, "caddyfile")
 	if r := s.call("GET", usersPath+"/"+groupidsim.SeedUserID, nil); r.status != 200 {
 		t.Fatalf("warm-up: %d", r.status)
