@@ -37,6 +37,9 @@ type credential struct {
 	clock    tokencache.Clock
 	logger   atomic.Pointer[zap.Logger] // of the newest config that uses it
 	counters counters
+	// scopeWarned is when (Unix ns) a refusal for a path outside the
+	// credential's APIs was last logged.
+	scopeWarned atomic.Int64
 	// share is the credential's shared storage entry, nil when not
 	// shared; it uses the storage of the newest config that provisions it.
 	share *storageShare

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 
 	"github.com/caddy-groupid/caddy-groupid/tokencache"
 )
@@ -62,6 +64,7 @@ func roundTrip(req *http.Request, send sender) (*http.Response, error) {
 		return nil, caddyhttp.Error(http.StatusBadRequest, errPathRefused)
 	}
 	if err := b.api.check(req.URL.Path); err != nil {
+		b.cred.warnOutOfScope(err)
 		return nil, caddyhttp.Error(http.StatusForbidden, err)
 	}
 	src := b.cred.src
@@ -163,6 +166,20 @@ func (c *credential) refusal(err error) error {
 	}
 	c.counters.requestsRefusedUnavailable.Add(1)
 	return caddyhttp.Error(http.StatusServiceUnavailable, err)
+}
+
+// warnOutOfScope logs a request refused for a path outside the
+// credential's APIs, at most once a minute: a rewrite that sends every
+// request elsewhere must show in the log at Caddy's default level (Caddy
+// logs 4xx handler errors at debug), without a line per request.
+func (c *credential) warnOutOfScope(err error) {
+	now := c.clock.Now().UnixNano()
+	last := c.scopeWarned.Load()
+	if now-last < int64(time.Minute) || !c.scopeWarned.CompareAndSwap(last, now) {
+		return
+	}
+	c.logger.Load().Warn("request refused: its path, as it leaves reverse_proxy, is outside the credential's User and Group APIs (at most one such line a minute)",
+		zap.String("credential", c.info.Name), zap.Error(err))
 }
 
 var errPathRefused = errors.New("path has dot segments, a backslash, a NUL or an encoded separator; not forwarding it with the groupid token")

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -260,5 +261,32 @@ func TestNestedBindingRestored(t *testing.T) {
 	}
 	if during != any(inner.binding) || after != any(outer.binding) || caddyhttp.GetVar(r.Context(), bindingVar) != nil {
 		t.Fatalf("bindings: inside the inner %v, after it %v, after both %v", during, after, caddyhttp.GetVar(r.Context(), bindingVar))
+	}
+}
+
+// TestOutOfScopeRefusalLoggedOncePerMinute: a refusal for a path outside
+// the credential's APIs is logged at warn (Caddy logs 4xx handler errors
+// only at debug), once a minute however many requests are refused.
+func TestOutOfScopeRefusalLoggedOncePerMinute(t *testing.T) {
+	r := newRig(t, groupidsim.Config{}, nil)
+	r.settle()
+	refuse := func() {
+		req := clientRequest("GET", "/GroupIDDataService/api/IdentityStores/2/Users/x")
+		err := r.h.ServeHTTP(httptest.NewRecorder(), req, chain{rewrite("/GroupIDDataService/api/Logs/Download"), viaProxy(&recorder{})})
+		if statusOf(err) != http.StatusForbidden {
+			t.Fatalf("refusal: %v", err)
+		}
+	}
+	lines := func() int { return r.logs.FilterMessageSnippet("outside the credential's User and Group APIs").Len() }
+	for range 5 {
+		refuse()
+	}
+	if n := lines(); n != 1 {
+		t.Fatalf("%d log lines for 5 refusals within a minute, want 1", n)
+	}
+	r.clk.Advance(61 * time.Second)
+	refuse()
+	if n := lines(); n != 2 {
+		t.Fatalf("%d log lines after a minute, want 2", n)
 	}
 }
