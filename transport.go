@@ -26,6 +26,9 @@ func init() {
 // credential's User and Group API paths gets 403 and is not sent; one
 // with dot segments or encoded separators gets 400.
 type Transport struct {
+	// HTTPTransport holds every option of `transport http` (JSON: its
+	// fields, inline), with the same meanings and defaults; it makes the
+	// round trips.
 	*reverseproxy.HTTPTransport
 }
 
