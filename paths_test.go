@@ -105,3 +105,34 @@ func FuzzRefusePath(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAPIScope: a path that the transport sends with the token (it passes
+// the path check and the scope check) is, as IIS reads it (decoded, any
+// case, cleaned), below the store's Users or Groups API and nowhere else.
+func FuzzAPIScope(f *testing.F) {
+	for _, s := range []string{
+		"/GroupIDDataService/api/IdentityStores/2/Users/x", "/groupiddataservice/API/identitystores/2/groups",
+		"/GroupIDDataService/api/IdentityStores/2/Users/../../3/Users", "/GroupIDDataService/api/IdentityStores/2/Users%2F..%2F..%2F3",
+		"/GroupIDDataService/api/IdentityStores/2//Users", "/GroupIDDataService/api/IdentityStores/2/%55sers",
+		"/GroupIDDataService/api/IdentityStores/2/Users;x", "/GroupIDDataService/api/IdentityStores/2/Groups\\..\\x",
+	} {
+		f.Add(s)
+	}
+	scope := newAPIScope(DefaultAPIBase, "2")
+	f.Fuzz(func(t *testing.T, raw string) {
+		u, err := url.ParseRequestURI(raw)
+		if err != nil || refusePath(u) || scope.check(u.Path) != nil {
+			return
+		}
+		iis := strings.ToLower(path.Clean(u.Path))
+		prefix := strings.ToLower(DefaultAPIBase + "/IdentityStores/2/")
+		rest, ok := strings.CutPrefix(iis, prefix)
+		if !ok {
+			t.Fatalf("sent %q with the token: outside %s", raw, prefix)
+		}
+		first, _, _ := strings.Cut(rest, "/")
+		if first != "users" && first != "groups" {
+			t.Fatalf("sent %q with the token: %q is not Users or Groups", raw, first)
+		}
+	})
+}
