@@ -308,13 +308,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return err
 	}
 	// The binding lasts while the rest of the chain runs; error routes run
-	// after this returns and are not bound. A groupid_auth further out in
-	// the chain gets its own binding back.
+	// after this returns (also after a panic) and are not bound. A
+	// groupid_auth further out in the chain gets its own binding back.
 	ctx := r.Context()
 	outer := caddyhttp.GetVar(ctx, bindingVar)
 	caddyhttp.SetVar(ctx, bindingVar, h.binding)
+	defer caddyhttp.SetVar(ctx, bindingVar, outer)
 	err := next.ServeHTTP(w, r)
-	caddyhttp.SetVar(ctx, bindingVar, outer)
 	if err != nil {
 		h.retryAfter(w, err)
 	}

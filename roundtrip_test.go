@@ -290,3 +290,17 @@ func TestOutOfScopeRefusalLoggedOncePerMinute(t *testing.T) {
 		t.Fatalf("%d log lines after a minute, want 2", n)
 	}
 }
+
+// TestPanicLeavesNoBinding: a handler after groupid_auth that panics (Caddy
+// recovers it and runs the error routes) leaves the request unbound.
+func TestPanicLeavesNoBinding(t *testing.T) {
+	h := provisioned(t, nil)
+	r := clientRequest("GET", "/GroupIDDataService/api/IdentityStores/2/Users/x")
+	func() {
+		defer func() { _ = recover() }()
+		_ = h.ServeHTTP(httptest.NewRecorder(), r, funcNext(func(http.ResponseWriter, *http.Request) error { panic("boom") }))
+	}()
+	if caddyhttp.GetVar(r.Context(), bindingVar) != nil {
+		t.Fatal("still bound after a panic: an error route's groupid transport would send the token")
+	}
+}
