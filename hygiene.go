@@ -23,9 +23,10 @@ var overrideHeaders = [...]string{
 // token: a copy of h (value slices shared, never changed) without any
 // Authorization field, URL or method override header, or Connection token
 // naming Authorization (a hop-by-hop hint that must not remove the token
-// downstream), plus Authorization set to auth (shared, never changed). The copy is made in the
-// round trip, after every header_up and request_header, so nothing added
-// by the config can steer the token either.
+// downstream), plus Authorization set to auth (shared, never changed).
+// The copy is made in the round trip, after every header_up and
+// request_header, so nothing added by the config can steer the token
+// either.
 func outgoingHeader(h http.Header, auth []string) http.Header {
 	out := make(http.Header, len(h)+1)
 	for k, v := range h {

@@ -102,7 +102,7 @@ type replayBody struct {
 // length and transfer encoding tell) costs nothing and is replayable; a
 // body announced larger than max is not replayable and is passed on as it
 // is. Otherwise r.Body is replaced by a recording replayBody, which the
-// caller must end with stopKeeping or, after a replay, finish.
+// caller must end (see end).
 func recordBody(r *http.Request, max int64) (*replayBody, bool) {
 	if r.Body == nil || r.Body == http.NoBody || (r.ContentLength == 0 && len(r.TransferEncoding) == 0) {
 		return nil, true
