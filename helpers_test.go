@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -209,8 +211,15 @@ func simSite(t testing.TB, cfg groupidsim.Config) (*groupidsim.Server, string) {
 	sim := groupidsim.New(cfg)
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)
-	return sim, sim.TokenURL(srv.URL)
+	// A token URL of its own (the query is ignored by the simulator): the
+	// process-wide token store keys tokens by grant, and a port reused
+	// from an earlier test would otherwise seed this test's handlers with
+	// a token this simulator never issued.
+	return sim, sim.TokenURL(srv.URL) + "?site=" + strconv.FormatUint(simSites.Add(1), 10)
 }
+
+// simSites numbers the simulator sites of the test process.
+var simSites atomic.Uint64
 
 func simHandler(tokenURL string) *Handler {
 	return &Handler{

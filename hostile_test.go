@@ -70,6 +70,10 @@ func TestHostileTokenEndpointResponses(t *testing.T) {
 			}))
 			defer srv.Close()
 			h := simHandler(srv.URL + "/GroupIDSecurityService/connect/token")
+			// A username of its own: the process-wide token store keys
+			// tokens by grant, and a port reused from an earlier test
+			// would otherwise seed this handler with that test's token.
+			h.Username = "hostile-" + strings.ReplaceAll(tc.name, " ", "-")
 			if err := provision(t, h); err != nil {
 				t.Fatal(err)
 			}
