@@ -7,9 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
 	"github.com/caddy-groupid/caddy-groupid/tokencache"
 	"github.com/caddy-groupid/caddy-groupid/tokencache/clock"
 )
@@ -211,15 +210,10 @@ func simSite(t testing.TB, cfg groupidsim.Config) (*groupidsim.Server, string) {
 	sim := groupidsim.New(cfg)
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)
-	// A token URL of its own (the query is ignored by the simulator): the
-	// process-wide token store keys tokens by grant, and a port reused
-	// from an earlier test would otherwise seed this test's handlers with
-	// a token this simulator never issued.
-	return sim, sim.TokenURL(srv.URL) + "?site=" + strconv.FormatUint(simSites.Add(1), 10)
+	// A token URL of its own: a port reused from an earlier test must not
+	// seed this test's handlers from the process-wide token store.
+	return sim, testenv.UniqueTokenURL(sim.TokenURL(srv.URL))
 }
-
-// simSites numbers the simulator sites of the test process.
-var simSites atomic.Uint64
 
 func simHandler(tokenURL string) *Handler {
 	return &Handler{

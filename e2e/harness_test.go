@@ -48,8 +48,11 @@ type rig struct {
 	run     *groupidsim.Running
 	caFile  string
 	logFile string
-	tester  *caddytest.Tester
-	client  *http.Client
+	// tokenURL is the simulator's token URL, made unique for the rig
+	// once (testenv.UniqueTokenURL), so every reload keeps the grant.
+	tokenURL string
+	tester   *caddytest.Tester
+	client   *http.Client
 	// Password and ClientSecret are put into the config; they default to
 	// the simulator's.
 	Password, ClientSecret string
@@ -75,6 +78,7 @@ func newRig(t *testing.T, cfg groupidsim.Config) *rig {
 	s := &rig{
 		t: t, sim: sim, run: run,
 		caFile:       filepath.Join(dir, "groupid-ca.pem"),
+		tokenURL:     testenv.UniqueTokenURL(run.TokenURL()),
 		logFile:      filepath.Join(dir, "caddy.log"),
 		Password:     sim.Config().Password,
 		ClientSecret: sim.Config().ClientSecret,
@@ -99,7 +103,7 @@ func (s *rig) caddyfile() string {
 	c := s.sim.Config()
 	r := strings.NewReplacer(
 		"ADMIN", fmt.Sprint(adminPort), "HTTPPORT", fmt.Sprint(httpPort), "HTTPSPORT", fmt.Sprint(httpsPort),
-		"LOGFILE", s.logFile, "CAFILE", s.caFile, "ORIGIN", s.run.URL, "TOKENURL", s.run.TokenURL(),
+		"LOGFILE", s.logFile, "CAFILE", s.caFile, "ORIGIN", s.run.URL, "TOKENURL", s.tokenURL,
 		"USERNAME", c.Username, "PASSWORD", s.Password, "CLIENTID", c.ClientID, "CLIENTSECRET", s.ClientSecret,
 		"EXTRA", s.Extra, "TIMEOUT", s.Timeout, "OPSPORT", fmt.Sprint(opsPort), "TOKENTLS", s.TLS,
 	)

@@ -114,7 +114,7 @@ func newRig(t *testing.T) *rig {
 	r.second = r.newRecorder("second upstream", http.StatusOK, "second upstream page", nil)
 	r.vars = map[string]string{
 		"Admin": fmt.Sprint(adminPort), "Port": port(t), "Port2": port(t),
-		"Origin": run.URL, "TokenURL": run.TokenURL(), "CA": r.caFile,
+		"Origin": run.URL, "TokenURL": testenv.UniqueTokenURL(run.TokenURL()), "CA": r.caFile,
 		"Username": cfg.Username, "ClientID": cfg.ClientID,
 		"PasswordFile": filepath.Join(r.dir, "password"), "SecretFile": filepath.Join(r.dir, "client_secret"),
 		"Legacy": r.legacy.url, "ErrorPages": r.errorPages.url, "AuthService": r.authService.url,

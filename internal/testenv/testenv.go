@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -67,3 +69,14 @@ func FreePort() int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// UniqueTokenURL returns tokenURL with a query of its own (the simulator
+// ignores it). The sidecar keeps tokens process-wide by grant, token URL
+// included, so that a reload keeps them; a simulator started on a port an
+// earlier test's simulator had would otherwise find its sidecar seeded
+// with a token it never issued.
+func UniqueTokenURL(tokenURL string) string {
+	return tokenURL + "?site=" + strconv.FormatUint(sites.Add(1), 10)
+}
+
+var sites atomic.Uint64
