@@ -25,10 +25,14 @@ func init() {
 }
 
 // Handler obtains a token from GroupID's Security Service with the OAuth2
-// password grant, keeps it fresh in the background, and replaces the
-// Authorization header of every request it handles with
-// "Bearer <token>" before passing the request on (normally to
-// reverse_proxy). Any Authorization header sent by the client is dropped.
+// password grant, keeps it fresh in the background, and binds the requests
+// it handles to that credential before passing them on. The token itself
+// is added by the reverse_proxy that sends them to GroupID, which must use
+// `transport groupid` (http.reverse_proxy.transport.groupid): on the copy
+// of the request it sends, replacing any Authorization header of the
+// client's, and only for the User and Group API paths of identity_store_id
+// under api_base. No other handler, matcher or error route sees the token.
+// A config with this handler and no groupid transport does not start.
 //
 // When no valid token can be had, the request is not passed on. The handler
 // returns an HTTP error instead, which handle_errors can shape:
