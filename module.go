@@ -301,11 +301,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // next handler; reverse_proxy's groupid transport puts the token on the
 // request it sends to GroupID (see roundTrip). The request itself never
 // carries the token. A request is refused before anything is forwarded
-// when its path is unsafe or no valid token can be had.
+// when no valid token can be had. Paths are checked by the transport, on
+// the URL it sends after every rewrite, not here on the client's.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if refusePath(r.URL) {
-		return caddyhttp.Error(http.StatusBadRequest, errPathRefused)
-	}
 	if _, err := h.cred.src.Token(r.Context()); err != nil {
 		err = h.cred.refusal(err)
 		h.retryAfter(w, err)
