@@ -141,7 +141,14 @@ func (a *answer401Then200) ServeHTTP(w http.ResponseWriter, r *http.Request) err
 // provisioned is a handler in front of a simulator, with a token held.
 func provisioned(t *testing.T, mod func(*Handler)) *Handler {
 	t.Helper()
-	_, tokenURL := simSite(t, groupidsim.Config{})
+	h, _ := provisionedSim(t, mod)
+	return h
+}
+
+// provisionedSim is provisioned that also returns the simulator.
+func provisionedSim(t *testing.T, mod func(*Handler)) (*Handler, *groupidsim.Server) {
+	t.Helper()
+	sim, tokenURL := simSite(t, groupidsim.Config{})
 	h := simHandler(tokenURL)
 	if mod != nil {
 		mod(h)
@@ -149,7 +156,7 @@ func provisioned(t *testing.T, mod func(*Handler)) *Handler {
 	if err := provision(t, h); err != nil {
 		t.Fatal(err)
 	}
-	return h
+	return h, sim
 }
 
 // TestReplayBodyByteForByte: the replay carries the whole body, byte for

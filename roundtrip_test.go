@@ -59,11 +59,7 @@ func clientRequest(method, path string) *http.Request {
 // Authorization and no token; after the handler returns the request is no
 // longer bound, so an error route's proxy would send no token.
 func TestTokenOnlyOnTheRequestSentToGroupID(t *testing.T) {
-	sim, tokenURL := simSite(t, groupidsim.Config{})
-	h := simHandler(tokenURL)
-	if err := provision(t, h); err != nil {
-		t.Fatal(err)
-	}
+	h, sim := provisionedSim(t, nil)
 	groupid := &recorder{}
 	var seenAfterProxy []string
 	after := funcNext(func(_ http.ResponseWriter, r *http.Request) error {

@@ -272,12 +272,7 @@ func newFileShare(t *testing.T, dir string) *storageShare {
 // one left over from a released lock does).
 func TestShareLockBreaksAStaleLease(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	s := newFileShare(t, dir)
-	fs := &certmagic.FileStorage{Path: dir}
-	if err := fs.Lock(context.Background(), s.lockName); err != nil {
-		t.Fatal(err)
-	}
+	s := lockedByDeadHolder(t)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), leaseStale+3*lockTry)
 	defer cancel()
@@ -361,12 +356,7 @@ func TestShareStorageFollowsTheRunningConfig(t *testing.T) {
 // it must see it unchanged for leaseStale in this wait.
 func TestShareLeaseStaleOnlyWithinOneWait(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	s := newFileShare(t, dir)
-	fs := &certmagic.FileStorage{Path: dir}
-	if err := fs.Lock(context.Background(), s.lockName); err != nil {
-		t.Fatal(err)
-	}
+	s := lockedByDeadHolder(t)
 	// An earlier wait saw no lease, an hour ago.
 	s.mu.Lock()
 	s.seenLease, s.seenAt = "(none)", time.Now().Add(-time.Hour)
@@ -379,4 +369,17 @@ func TestShareLeaseStaleOnlyWithinOneWait(t *testing.T) {
 	if n := s.lockBreaks.Load(); n != 0 {
 		t.Fatalf("the lock was broken %d times on an observation from an earlier wait", n)
 	}
+}
+
+// lockedByDeadHolder returns a share whose storage lock is held without a
+// lease, as by a replica that died (taken with CertMagic directly).
+func lockedByDeadHolder(t *testing.T) *storageShare {
+	t.Helper()
+	dir := t.TempDir()
+	s := newFileShare(t, dir)
+	fs := &certmagic.FileStorage{Path: dir}
+	if err := fs.Lock(context.Background(), s.lockName); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
