@@ -230,7 +230,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	tlsConfig, err := h.loadTokenTLS(ctx)
+	tlsConfig, trust, err := h.loadTokenTLS(ctx)
 	if err != nil {
 		return err
 	}
@@ -284,7 +284,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if share != nil {
 		storage = share.storage
 	}
-	if err := cred.attach(ctx.GetMetricsRegistry(), transport, h.tlsSettings(), storage); err != nil {
+	if err := cred.attach(ctx.GetMetricsRegistry(), transport, trust, storage); err != nil {
 		return err
 	}
 	h.config = ctx.GetMetricsRegistry()

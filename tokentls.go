@@ -19,8 +19,17 @@ import (
 // and the skip-verify switch, reading every file afresh at each load. It
 // returns nil for the defaults (system roots). The credential uses the
 // running config's TLS config for its next token request, so trust
-// material follows reloads without a new token.
-func (h *Handler) loadTokenTLS(ctx caddy.Context) (*tls.Config, error) {
+// material follows reloads without a new token. It also returns the
+// settings as read (files by content), for the credential to compare.
+func (h *Handler) loadTokenTLS(ctx caddy.Context) (*tls.Config, tlsSettings, error) {
+	set := tlsSettings{4: h.TLSServerName, 5: fmt.Sprint(h.TLSInsecureSkipVerify)}
+	cfg, err := h.readTokenTLS(ctx, &set)
+	return cfg, set, err
+}
+
+// readTokenTLS is loadTokenTLS; it records each file and the trust pool
+// in set as it reads them (LoadModule clears the pool's raw JSON).
+func (h *Handler) readTokenTLS(ctx caddy.Context, set *tlsSettings) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: h.TLSServerName, InsecureSkipVerify: h.TLSInsecureSkipVerify} //nolint:gosec // opt-in, warned about at load
 	custom := h.TLSServerName != "" || h.TLSInsecureSkipVerify
 
@@ -29,6 +38,7 @@ func (h *Handler) loadTokenTLS(ctx caddy.Context) (*tls.Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ca_cert_file: %w", err)
 		}
+		set[0] = fileSetting(h.CACertFile, pem)
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, errors.New("ca_cert_file: no PEM certificate found in the file")
@@ -36,6 +46,7 @@ func (h *Handler) loadTokenTLS(ctx caddy.Context) (*tls.Config, error) {
 		cfg.RootCAs, custom = pool, true
 	}
 	if h.TrustPoolRaw != nil {
+		set[1] = string(h.TrustPoolRaw)
 		mod, err := ctx.LoadModule(h, "TrustPoolRaw")
 		if err != nil {
 			return nil, fmt.Errorf("tls_trust_pool: %w", err)
@@ -55,6 +66,7 @@ func (h *Handler) loadTokenTLS(ctx caddy.Context) (*tls.Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tls_client_key: %w", err)
 		}
+		set[2], set[3] = fileSetting(h.TLSClientCert, certPEM), fileSetting(h.TLSClientKey, keyPEM)
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			// The parse error can quote key material; do not wrap it.
@@ -100,18 +112,10 @@ type tlsSettings [6]string
 
 var tlsSettingNames = [len(tlsSettings{})]string{"ca_cert_file", "tls_trust_pool", "tls_client_cert", "tls_client_key", "tls_server_name", "tls_insecure_skip_verify"}
 
-// tlsSettings returns h's token endpoint TLS settings (after Provision
-// read its files).
-func (h *Handler) tlsSettings() tlsSettings {
-	file := func(path string) string {
-		if path == "" {
-			return ""
-		}
-		b, _ := os.ReadFile(path)
-		return path + "\x00" + tokencache.HashFields(string(b))
-	}
-	return tlsSettings{file(h.CACertFile), string(h.TrustPoolRaw), file(h.TLSClientCert), file(h.TLSClientKey),
-		h.TLSServerName, fmt.Sprint(h.TLSInsecureSkipVerify)}
+// fileSetting names a file by path and content (hashed: a key file's
+// content is a secret).
+func fileSetting(path string, content []byte) string {
+	return path + "\x00" + tokencache.HashFields(string(content))
 }
 
 // differs names the first field in which t and o differ, or "".

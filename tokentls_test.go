@@ -191,6 +191,19 @@ func TestOneCredentialOneTrustPerConfig(t *testing.T) {
 			t.Errorf("different %s: %v", field, err)
 		}
 	}
+	// tls_trust_pool, whose raw JSON Caddy clears once it loads the module.
+	pool := func(file string) func(*Handler) {
+		return func(h *Handler) {
+			h.Name, h.CACertFile = "pool", ""
+			h.TrustPoolRaw = json.RawMessage(`{"provider":"file","pem_files":["` + file + `"]}`)
+		}
+	}
+	if _, err := provisionIn(pool(goodCA)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := provisionIn(pool(otherCA)); err == nil || !strings.HasPrefix(err.Error(), "tls_trust_pool: two groupid_auth handlers") {
+		t.Errorf("different tls_trust_pool: %v", err)
+	}
 	if _, err := first.cred.src.Token(context.Background()); err != nil {
 		t.Fatalf("the first handler's trust was replaced: %v", err)
 	}
