@@ -23,8 +23,8 @@ func TestConfigsThatCannotWorkDoNotStart(t *testing.T) {
 		t.Fatal("the test's config edits did not apply")
 	}
 	s.tester.InitServer(good, "caddyfile")
-	if r := s.call("GET", usersPath+"/"+groupidsim.SeedUserID, nil); r.status != http.StatusOK {
-		t.Fatalf("legacy call: %d", r.status)
+	if r := s.call("GET", usersPath+"/"+groupidsim.SeedUserID, nil); r.status != http.StatusOK || !strings.Contains(string(r.body), groupidsim.SeedUserID) {
+		t.Fatalf("legacy call: %d %.80q, want GroupID's user", r.status, r.body)
 	}
 	waitReady := func() reply {
 		var r reply
@@ -47,8 +47,8 @@ func TestConfigsThatCannotWorkDoNotStart(t *testing.T) {
 	if msg := s.loadExpectingFailure(unknown); !strings.Contains(msg, "no groupid_auth credential named") || !strings.Contains(msg, "nobody") {
 		t.Fatalf("unknown readiness name: %s", msg)
 	}
-	if r := s.call("GET", usersPath+"/"+groupidsim.SeedUserID, nil); r.status != http.StatusOK {
-		t.Fatalf("after the refused loads: %d", r.status)
+	if r := s.call("GET", usersPath+"/"+groupidsim.SeedUserID, nil); r.status != http.StatusOK || !strings.Contains(string(r.body), groupidsim.SeedUserID) {
+		t.Fatalf("after the refused loads: %d %.80q, want GroupID's user", r.status, r.body)
 	}
 	if r := waitReady(); r.status != http.StatusOK {
 		t.Fatalf("not ready after the refused loads: %d", r.status)
