@@ -77,11 +77,7 @@ func roundTrip(req *http.Request, send sender) (*http.Response, error) {
 	if !b.replay {
 		return send(out)
 	}
-	replayable := caddyhttp.GetVar(req.Context(), replayedVar) == nil
-	var body *replayBody
-	if replayable {
-		body, replayable = recordBody(out, b.maxBody)
-	}
+	body, replayable := recordBody(out, b.maxBody)
 	if body != nil {
 		// Unless the replay's response takes the body over, the kept
 		// bytes go back when the round trip ends, even by a panic.
@@ -98,8 +94,9 @@ func roundTrip(req *http.Request, send sender) (*http.Response, error) {
 	// GroupID refused a token we held valid: drop it (if it is still the
 	// one served and the drop budget allows), and replay only if the token
 	// is no longer served, so the drop budget bounds replays too.
+	// At most one replay per client request (looked up only on a 401).
 	src.Invalidate(tok)
-	if src.Serving() == tok || !replayable || !body.hold() {
+	if src.Serving() == tok || !replayable || caddyhttp.GetVar(req.Context(), replayedVar) != nil || !body.hold() {
 		b.cred.counters.unauthorizedPassed.Add(1)
 		return resp, nil
 	}
