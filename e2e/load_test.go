@@ -16,12 +16,9 @@ import (
 // groupid_ready's name takes placeholders, as groupid_auth's does.
 func TestConfigsThatCannotWorkDoNotStart(t *testing.T) {
 	s := newRig(t, groupidsim.Config{})
-	good := strings.Replace(s.caddyfile(), "\tgroupid_auth {\n", "\tgroupid_auth {\n\t\t\tname svc-e2e\n", 1)
+	good := edit(t, s.caddyfile(), "\tgroupid_auth {\n", "\tgroupid_auth {\n\t\t\tname svc-e2e\n")
 	t.Setenv("GID_E2E_READY", "svc-e2e")
-	good = strings.Replace(good, "\t\tgroupid_ready\n", "\t\tgroupid_ready {env.GID_E2E_READY}\n", 1)
-	if good == s.caddyfile() || !strings.Contains(good, "groupid_ready {env.GID_E2E_READY}") {
-		t.Fatal("the test's config edits did not apply")
-	}
+	good = edit(t, good, "\t\tgroupid_ready\n", "\t\tgroupid_ready {env.GID_E2E_READY}\n")
 	s.tester.InitServer(good, "caddyfile")
 	if r := s.call("GET", usersPath+"/"+groupidsim.SeedUserID, nil); r.status != http.StatusOK || !strings.Contains(string(r.body), groupidsim.SeedUserID) {
 		t.Fatalf("legacy call: %d %.80q, want GroupID's user", r.status, r.body)
@@ -39,11 +36,11 @@ func TestConfigsThatCannotWorkDoNotStart(t *testing.T) {
 		t.Fatalf("groupid_ready {env.X}: %d %s", r.status, r.body)
 	}
 
-	old := strings.Replace(good, "transport groupid {", "transport http {", 1)
+	old := edit(t, good, "transport groupid {", "transport http {")
 	if msg := s.loadExpectingFailure(old); !strings.Contains(msg, "transport groupid") || !strings.Contains(msg, "svc-e2e") {
 		t.Fatalf("old shape refused without saying what to change: %s", msg)
 	}
-	unknown := strings.Replace(good, "groupid_ready {env.GID_E2E_READY}", "groupid_ready nobody", 1)
+	unknown := edit(t, good, "groupid_ready {env.GID_E2E_READY}", "groupid_ready nobody")
 	if msg := s.loadExpectingFailure(unknown); !strings.Contains(msg, "no groupid_auth credential named") || !strings.Contains(msg, "nobody") {
 		t.Fatalf("unknown readiness name: %s", msg)
 	}
