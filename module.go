@@ -311,11 +311,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	// The binding lasts while the rest of the chain runs; error routes run
 	// after this returns (also after a panic) and are not bound. A
-	// groupid_auth further out in the chain gets its own binding back.
+	// groupid_auth further out in the chain is bound again (see passage).
 	ctx := r.Context()
-	outer := caddyhttp.GetVar(ctx, bindingVar)
-	caddyhttp.SetVar(ctx, bindingVar, h.binding)
-	defer caddyhttp.SetVar(ctx, bindingVar, outer)
+	p := &passage{b: h.binding}
+	if outer, ok := caddyhttp.GetVar(ctx, bindingVar).(*passage); ok {
+		p.outer, p.replayed = outer, outer.replayed
+	} else {
+		p.replayed = &p.own
+	}
+	caddyhttp.SetVar(ctx, bindingVar, p)
+	defer p.done.Store(true)
 	err := next.ServeHTTP(w, r)
 	if err != nil {
 		h.retryAfter(w, err)

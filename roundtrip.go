@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -21,13 +22,44 @@ import (
 // token, and the replay never runs Caddy's routes again.
 
 // bindingVar is the request variable that binds a request to the
-// groupid_auth handler it passed. Its value prints as the credential name.
+// groupid_auth handler it passed: a *passage. It is written once, when the
+// handler starts, and never again: Caddy's http transport reads the
+// request variables from dial goroutines that can outlive a round trip, so
+// ending the binding or recording a replay changes the passage (atomics),
+// never the variables map.
 const bindingVar = "groupid_auth"
 
-// replayedVar is set on a client request once it was replayed after a 401:
-// at most one replay per client request, however many round trips the
-// chain makes (lb_retries, several proxies).
-const replayedVar = "groupid_auth.replayed"
+// passage is one groupid_auth handler's part in one client request.
+type passage struct {
+	b     *binding
+	outer *passage // the passage of a groupid_auth further out, or nil
+	// replayed is the client request's: set once it was replayed after a
+	// 401 (at most one replay per client request, however many round trips
+	// the chain makes: lb_retries, several proxies, nested handlers).
+	replayed *atomic.Bool
+	done     atomic.Bool // the handler returned: no longer bound
+	own      atomic.Bool // replayed, for the outermost passage
+}
+
+// active returns the binding in force: the innermost passage whose
+// handler has not returned.
+func (p *passage) active() *binding {
+	for ; p != nil; p = p.outer {
+		if !p.done.Load() {
+			return p.b
+		}
+	}
+	return nil
+}
+
+// String is what {http.vars.groupid_auth} shows: the bound credential's
+// name, or nothing once no handler binds the request.
+func (p *passage) String() string {
+	if b := p.active(); b != nil {
+		return b.String()
+	}
+	return ""
+}
 
 // binding is what a round trip needs of the groupid_auth handler a request
 // passed. One per handler, made in Provision: binding a request costs no
@@ -45,10 +77,10 @@ func (b *binding) String() string { return b.cred.info.Name }
 // sender is one round trip to the upstream (the wrapped http transport).
 type sender func(*http.Request) (*http.Response, error)
 
-// bound returns the binding of the client request behind req, if any.
-func bound(req *http.Request) *binding {
-	b, _ := caddyhttp.GetVar(req.Context(), bindingVar).(*binding)
-	return b
+// passageOf returns the passage of the client request behind req, if any.
+func passageOf(req *http.Request) *passage {
+	p, _ := caddyhttp.GetVar(req.Context(), bindingVar).(*passage)
+	return p
 }
 
 // roundTrip sends req to the upstream. A request that did not pass a
@@ -56,7 +88,8 @@ func bound(req *http.Request) *binding {
 // no token. A bound one is sent with the token, if its URL (after every
 // rewrite) is one of the credential's User and Group API paths.
 func roundTrip(req *http.Request, send sender) (*http.Response, error) {
-	b := bound(req)
+	pass := passageOf(req)
+	b := pass.active()
 	if b == nil {
 		return send(req)
 	}
@@ -96,11 +129,10 @@ func roundTrip(req *http.Request, send sender) (*http.Response, error) {
 	// is no longer served, so the drop budget bounds replays too.
 	// At most one replay per client request (looked up only on a 401).
 	src.Invalidate(tok)
-	if src.Serving() == tok || !replayable || caddyhttp.GetVar(req.Context(), replayedVar) != nil || !body.hold() {
+	if src.Serving() == tok || !replayable || !pass.replayed.CompareAndSwap(false, true) || !body.hold() {
 		b.cred.counters.unauthorizedPassed.Add(1)
 		return resp, nil
 	}
-	caddyhttp.SetVar(req.Context(), replayedVar, true)
 	b.cred.counters.replays.Add(1)
 	discard(resp)
 	fresh, err := src.Token(req.Context())

@@ -82,7 +82,7 @@ func TestTokenOnlyOnTheRequestSentToGroupID(t *testing.T) {
 	if got := r.Header.Values("Authorization"); len(got) != 1 || got[0] != "Basic client" {
 		t.Fatal("the client's request was changed")
 	}
-	if caddyhttp.GetVar(r.Context(), bindingVar) != nil {
+	if boundNow(r) != nil {
 		t.Fatal("the request is still bound after groupid_auth returned")
 	}
 	errorPages := &recorder{}
@@ -240,23 +240,23 @@ func TestAppNeedsHandlersAndTransportsTogether(t *testing.T) {
 func TestNestedBindingRestored(t *testing.T) {
 	outer := provisioned(t, func(h *Handler) { h.Name = "outer" })
 	inner := provisioned(t, func(h *Handler) { h.Name = "inner" })
-	var during, after any
+	var during, after *binding
 	r := clientRequest("GET", "/GroupIDDataService/api/IdentityStores/2/Users/x")
 	innerThen := funcNext(func(w http.ResponseWriter, r *http.Request) error {
 		return inner.ServeHTTP(w, r, funcNext(func(_ http.ResponseWriter, r *http.Request) error {
-			during = caddyhttp.GetVar(r.Context(), bindingVar)
+			during = boundNow(r)
 			return nil
 		}))
 	})
 	check := funcNext(func(_ http.ResponseWriter, r *http.Request) error {
-		after = caddyhttp.GetVar(r.Context(), bindingVar)
+		after = boundNow(r)
 		return nil
 	})
 	if err := outer.ServeHTTP(httptest.NewRecorder(), r, chain{innerThen, check}); err != nil {
 		t.Fatal(err)
 	}
-	if during != any(inner.binding) || after != any(outer.binding) || caddyhttp.GetVar(r.Context(), bindingVar) != nil {
-		t.Fatalf("bindings: inside the inner %v, after it %v, after both %v", during, after, caddyhttp.GetVar(r.Context(), bindingVar))
+	if during != inner.binding || after != outer.binding || boundNow(r) != nil {
+		t.Fatalf("bindings: inside the inner %v, after it %v, after both %v", during, after, boundNow(r))
 	}
 }
 
@@ -296,7 +296,30 @@ func TestPanicLeavesNoBinding(t *testing.T) {
 		defer func() { _ = recover() }()
 		_ = h.ServeHTTP(httptest.NewRecorder(), r, funcNext(func(http.ResponseWriter, *http.Request) error { panic("boom") }))
 	}()
-	if caddyhttp.GetVar(r.Context(), bindingVar) != nil {
+	if boundNow(r) != nil {
 		t.Fatal("still bound after a panic: an error route's groupid transport would send the token")
+	}
+}
+
+// boundNow is the binding in force for r, or nil.
+func boundNow(r *http.Request) *binding { return passageOf(r).active() }
+
+// TestOneReplayAcrossNestedHandlers: groupid_auth twice in one chain still
+// replays a client request at most once, whichever handler binds its
+// round trips.
+func TestOneReplayAcrossNestedHandlers(t *testing.T) {
+	outer := provisioned(t, func(h *Handler) { h.Name = "outer" })
+	inner := provisioned(t, func(h *Handler) { h.Name = "inner" })
+	groupid := &always401{}
+	innerProxy := funcNext(func(w http.ResponseWriter, r *http.Request) error {
+		return inner.ServeHTTP(w, r, viaProxy(groupid))
+	})
+	r := clientRequest("GET", "/GroupIDDataService/api/IdentityStores/2/Users/x")
+	// The outer handler's round trip first, then the inner one's.
+	if err := outer.ServeHTTP(httptest.NewRecorder(), r, chain{viaProxy(groupid), innerProxy}); err != nil {
+		t.Fatal(err)
+	}
+	if groupid.calls != 3 {
+		t.Fatalf("GroupID got %d requests, want 3 (one replay in all)", groupid.calls)
 	}
 }
