@@ -349,13 +349,18 @@ type State struct {
 	LastErr     *Error
 	NextAttempt time.Time
 	Attempting  bool
+	// Condition is computed from Serving, LastErr and Attempting of this
+	// same snapshot; Condition.Serving() is Serving != nil.
+	Condition Condition
 }
 
 // State returns a snapshot.
 func (s *Source) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return State{Serving: s.cur.Load(), Newest: s.last.Load(), LastErr: s.lastErr, NextAttempt: s.nextAttempt, Attempting: s.attempting}
+	st := State{Serving: s.cur.Load(), Newest: s.last.Load(), LastErr: s.lastErr, NextAttempt: s.nextAttempt, Attempting: s.attempting}
+	st.Condition = conditionOf(st.Serving, st.LastErr, st.Attempting)
+	return st
 }
 
 func (s *Source) kick() {
