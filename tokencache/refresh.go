@@ -114,47 +114,15 @@ func (s *Source) attempt() {
 	s.record(tok, req, err)
 }
 
-// record publishes the outcome of an attempt: the token is served and
-// stored, or the failure is kept and the next attempt scheduled. Then it
-// reports the Event and wakes the callers waiting for the attempt.
+// record publishes the outcome of an attempt: the token (see publish), or
+// the failure (see fail).
 func (s *Source) record(tok *Token, req sent, err *Error) {
 	now := s.clock.Now()
-	ev := Event{GrantType: req.grantType, Duration: req.took}
-
-	s.mu.Lock()
-	// After re-read secrets are adopted, tokens belong to the new grant:
-	// a Source created for it (by a reload) finds them.
-	s.key = s.policy.key
-	if err == nil {
-		s.serveLocked(tok, now)
-		s.last.Store(tok)
-		s.opts.Store.Put(s.key, tok, now)
-		ev.Kind, ev.Expiry = EventToken, tok.Expiry
-		ev.First, ev.Recovered = !s.everHad, s.lastErr != nil
-		s.everHad = true
-		s.lastErr = nil
-		s.failures = 0
-		s.nextAttempt = s.refreshAt(tok, now)
-	} else {
-		s.failures++
-		b := s.opts.TransientBackoff
-		if err.Class == ClassRejected {
-			b = s.opts.RejectedBackoff
-		}
-		ev.Kind, ev.Err = EventFailure, err
-		ev.Changed = s.lastErr == nil || s.lastErr.Class != err.Class || s.lastErr.Code != err.Code || s.lastErr.StatusCode != err.StatusCode
-		s.lastErr = err
-		s.nextAttempt = now.Add(b.Delay(s.failures, s.opts.Rand()))
-		ev.RetryAt = s.nextAttempt
+	if err != nil {
+		s.fail(err, req, now)
+		return
 	}
-	s.attempting = false
-	done := s.attemptDone
-	s.attemptDone = make(chan struct{})
-	s.mu.Unlock()
-	// Observe first, then wake the waiters: a log line about a failure is
-	// written before any request is refused because of it.
-	s.emit(ev)
-	close(done)
+	s.publish(tok, fetched, req, now)
 }
 
 // fetch makes one token request with the Source's client (the grant

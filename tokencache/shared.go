@@ -181,30 +181,9 @@ func (s *Source) check() {
 }
 
 // adopt serves the shared entry e as the Source's token (no token
-// request), reported as an EventAdopt. Refresh goroutine only.
-func (s *Source) adopt(e *SharedEntry, now time.Time) {
-	tok := e.token()
-	s.mu.Lock()
-	s.serveLocked(tok, now)
-	s.last.Store(tok)
-	s.opts.Store.Put(s.key, tok, now)
-	first := !s.everHad
-	recovered := s.lastErr != nil
-	s.everHad = true
-	s.lastErr = nil
-	s.failures = 0
-	// The replica that obtained the token refreshes it; this one waits
-	// longer by the jitter's span (still half the margin before expiry),
-	// and normally adopts the refreshed token before its own turn comes.
-	// So the cluster keeps one refresher and refreshes as one replica would.
-	s.nextAttempt = s.refreshAt(tok, now).Add(RefreshMargin(tok.Lifetime(), s.opts.RefreshBefore) / 2)
-	s.attempting = false
-	done := s.attemptDone
-	s.attemptDone = make(chan struct{})
-	s.mu.Unlock()
-	s.emit(Event{Kind: EventAdopt, GrantType: tok.GrantType, Expiry: tok.Expiry, First: first, Recovered: recovered})
-	close(done)
-}
+// request), reported as an EventAdopt (see publish). Refresh goroutine
+// only.
+func (s *Source) adopt(e *SharedEntry, now time.Time) { s.publish(e.token(), adopted, sent{}, now) }
 
 // sharedAttempt is attempt with sharing: adopt a newer shared token if
 // there is one; else take the storage lock, read the entry again, refresh
