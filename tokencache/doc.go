@@ -16,4 +16,6 @@
 //     atomic pointer (no lock, no I/O); a single background goroutine does
 //     every token request, so requests for one credential are never
 //     concurrent, refreshes run ahead of expiry, and failures back off.
+//     Its State says its Condition (starting, valid, degraded, unavailable,
+//     rejected, refreshing), computed beside the token.
 package tokencache
