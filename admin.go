@@ -18,7 +18,9 @@ func init() {
 //	POST /groupid/refresh[?name=...]  force a token request now
 //
 // Neither ever shows a secret or a token.
-type adminAPI struct{}
+type adminAPI struct {
+	app *App // tests: the app to show; nil: the running config's
+}
 
 // CaddyModule returns the Caddy module information.
 func (adminAPI) CaddyModule() caddy.ModuleInfo {
@@ -36,12 +38,12 @@ func (a adminAPI) Routes() []caddy.AdminRoute {
 	}
 }
 
-func (adminAPI) handleStatus(w http.ResponseWriter, r *http.Request) error {
+func (api adminAPI) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: errors.New("method not allowed")}
 	}
 	out := []credentialStatus{}
-	for _, c := range visibleCredentials(r.URL.Query().Get("name")) {
+	for _, c := range api.running().list(r.URL.Query().Get("name")) {
 		out = append(out, c.snapshot().status())
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -49,11 +51,11 @@ func (adminAPI) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	return json.NewEncoder(w).Encode(out)
 }
 
-func (adminAPI) handleRefresh(w http.ResponseWriter, r *http.Request) error {
+func (api adminAPI) handleRefresh(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: errors.New("method not allowed")}
 	}
-	creds := visibleCredentials(r.URL.Query().Get("name"))
+	creds := api.running().list(r.URL.Query().Get("name"))
 	if len(creds) == 0 {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errors.New("no groupid_auth credential by that name")}
 	}
@@ -68,3 +70,24 @@ func (adminAPI) handleRefresh(w http.ResponseWriter, r *http.Request) error {
 }
 
 var _ caddy.AdminRouter = adminAPI{}
+
+func (api adminAPI) running() *App {
+	if api.app != nil {
+		return api.app
+	}
+	return runningApp()
+}
+
+// runningApp is the groupid app of the running config, or nil.
+func runningApp() *App {
+	ctx := caddy.ActiveContext()
+	if ctx.Context == nil {
+		return nil
+	}
+	v, err := ctx.AppIfConfigured("groupid")
+	if err != nil {
+		return nil
+	}
+	app, _ := v.(*App)
+	return app
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/tokencache"
 )
 
 func apiStatus(err error) int {
@@ -25,7 +26,7 @@ func TestAdminStatusShowsNoSecretAndFiltersByName(t *testing.T) {
 	r := newRig(t, groupidsim.Config{}, func(r *rig) { r.h.Name = "svc-a" })
 	r.getUser()
 	r.settle()
-	a := adminAPI{}
+	a := adminAPI{app: r.h.app}
 	w := httptest.NewRecorder()
 	if err := a.handleStatus(w, httptest.NewRequest("GET", "/groupid/status", nil)); err != nil {
 		t.Fatal(err)
@@ -40,7 +41,7 @@ func TestAdminStatusShowsNoSecretAndFiltersByName(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil || len(st) != 1 {
 		t.Fatalf("%v %s", err, body)
 	}
-	if st[0].Name != "svc-a" || st[0].State != stateValid || st[0].TokenRequests["password/ok"] != 1 ||
+	if st[0].Name != "svc-a" || st[0].State != tokencache.ConditionValid || st[0].TokenRequests["password/ok"] != 1 ||
 		st[0].RequestsInjected != 1 || st[0].Replays != st[0].ReplaysAfter401 {
 		t.Fatalf("status %+v", st[0])
 	}
@@ -57,7 +58,7 @@ func TestAdminRefreshForcesOneTokenRequest(t *testing.T) {
 	r := newRig(t, groupidsim.Config{}, func(r *rig) { r.h.Name = "svc-a" })
 	r.getUser()
 	r.settle()
-	a := adminAPI{}
+	a := adminAPI{app: r.h.app}
 	if err := a.handleRefresh(httptest.NewRecorder(), httptest.NewRequest("GET", "/groupid/refresh", nil)); apiStatus(err) != http.StatusMethodNotAllowed {
 		t.Fatalf("GET refresh: %v", err)
 	}

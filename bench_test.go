@@ -60,17 +60,15 @@ func (s staticHeader) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 }
 
 func benchHandler(b *testing.B) *Handler {
-	old := loggerFor
-	loggerFor = func(caddy.Context) *zap.Logger { return zap.NewNop() }
-	b.Cleanup(func() { loggerFor = old })
 	sim := groupidsim.New(groupidsim.Config{})
 	srv := httptest.NewServer(sim.Handler())
 	b.Cleanup(srv.Close)
 	h := simHandler(sim.TokenURL(srv.URL))
+	h.app = &App{logs: zap.NewNop()}
 	if err := provisionB(b, h); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := h.cred.src.Token(b.Context()); err != nil {
+	if _, err := h.cred().src.Token(b.Context()); err != nil {
 		b.Fatal(err)
 	}
 	return h
@@ -100,7 +98,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 	}
 	b.Run("groupid_auth", func(b *testing.B) { run(b, h, nopProxy{}) })
 	b.Run("static_header_baseline", func(b *testing.B) {
-		run(b, staticHeader{"Bearer " + h.cred.src.Current().AccessToken}, plainProxy{})
+		run(b, staticHeader{"Bearer " + h.cred().src.Current().AccessToken}, plainProxy{})
 	})
 }
 
@@ -186,6 +184,6 @@ func BenchmarkServeHTTPPost16K(b *testing.B) {
 	}
 	b.Run("groupid_auth", func(b *testing.B) { run(b, h, &drainProxy{groupid: true}) })
 	b.Run("static_header_baseline", func(b *testing.B) {
-		run(b, staticHeader{"Bearer " + h.cred.src.Current().AccessToken}, new(drainProxy))
+		run(b, staticHeader{"Bearer " + h.cred().src.Current().AccessToken}, new(drainProxy))
 	})
 }

@@ -24,7 +24,8 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("groupid_ready", httpcaddyfile.Before, "respond")
 }
 
-// parseCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+// parseCaddyfile sets up the handler from Caddyfile tokens. Syntax, with
+// the credential inline:
 //
 //	groupid_auth [<matcher>] {
 //	    name              <label>
@@ -56,6 +57,16 @@ func init() {
 //	        check_interval <duration>
 //	    }
 //	}
+//
+// or with named credentials of the groupid global option (several: one
+// per identity store), and the handler's own settings only:
+//
+//	groupid_auth [<matcher>] <credential>... {
+//	    credentials       <credential>...   (instead of the arguments)
+//	    replay_on_401     on|off
+//	    max_replay_body   <size>
+//	    api_base          <path>
+//	}
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	m := new(Handler)
 	err := m.UnmarshalCaddyfile(h.Dispenser)
@@ -66,119 +77,155 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // Provision so that JSON and Caddyfile configs behave the same.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
+	h.Credentials = d.RemainingArgs()
 	seen := map[string]bool{}
 	for d.NextBlock(0) {
 		name := d.Val()
-		if seen[name] {
+		if name == "credential" {
+			name = "credentials" // the same subdirective, singular for one
+		}
+		if seen[name] || (name == "credentials" && len(h.Credentials) > 0) {
 			return d.Errf("groupid_auth: subdirective %s given more than once", name)
 		}
 		seen[name] = true
+		var err error
 		switch name {
-		case "scope":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
+		case "credentials":
+			if h.Credentials = d.RemainingArgs(); len(h.Credentials) == 0 {
 				return d.ArgErr()
 			}
-			h.Scope = joinSpace(args)
+		case "name", "api_base":
+			err = oneArg(d, h.stringField(name))
 		case "replay_on_401":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			var on bool
-			switch d.Val() {
-			case "on", "true":
-				on = true
-			case "off", "false":
-			default:
-				return d.Errf("groupid_auth: replay_on_401: want on or off")
-			}
-			h.ReplayOn401 = &on
-			if d.NextArg() {
-				return d.ArgErr()
-			}
+			err = h.unmarshalReplay(d)
 		case "max_replay_body":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			size, err := humanize.ParseBytes(d.Val())
-			if err != nil {
-				return d.Errf("groupid_auth: max_replay_body: invalid size")
-			}
-			if size > MaxReplayBodyLimit {
-				return d.Errf("groupid_auth: max_replay_body: must be at most 16MiB")
-			}
-			h.MaxReplayBody = new(int64(size))
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-		case "tls_insecure_skip_verify", "allow_http":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			if name == "allow_http" {
-				h.AllowHTTP = true
-			} else {
-				h.TLSInsecureSkipVerify = true
-			}
-		case "tls_trust_pool":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			modStem := d.Val()
-			modID := "tls.ca_pool.source." + modStem
-			unm, err := caddyfile.UnmarshalModule(d, modID)
-			if err != nil {
-				return err
-			}
-			if _, ok := unm.(caddytls.CA); !ok {
-				return d.Errf("groupid_auth: tls_trust_pool: module %s is not a CA pool source", modID)
-			}
-			h.TrustPoolRaw = caddyconfig.JSONModuleObject(unm, "provider", modStem, nil)
-		case "share":
-			if err := h.unmarshalShare(d); err != nil {
-				return err
-			}
-		case "refresh_before", "timeout", "dial_timeout":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(d.Val())
-			if err != nil {
-				return d.Errf("groupid_auth: %s: invalid duration", name)
-			}
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			switch name {
-			case "timeout":
-				h.Timeout = caddy.Duration(dur)
-			case "dial_timeout":
-				h.DialTimeout = caddy.Duration(dur)
-			default:
-				h.RefreshBefore = caddy.Duration(dur)
-			}
+			err = h.unmarshalMaxBody(d)
 		default:
-			ptr := h.stringField(name)
-			if ptr == nil {
-				return d.Errf("groupid_auth: unknown subdirective %s", name)
-			}
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			*ptr = d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
-			}
+			err = h.Credential.unmarshalSetting(d, "groupid_auth", name)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
+func (h *Handler) unmarshalReplay(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	var on bool
+	switch d.Val() {
+	case "on", "true":
+		on = true
+	case "off", "false":
+	default:
+		return d.Errf("groupid_auth: replay_on_401: want on or off")
+	}
+	h.ReplayOn401 = &on
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+func (h *Handler) unmarshalMaxBody(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	size, err := humanize.ParseBytes(d.Val())
+	if err != nil {
+		return d.Errf("groupid_auth: max_replay_body: invalid size")
+	}
+	if size > MaxReplayBodyLimit {
+		return d.Errf("groupid_auth: max_replay_body: must be at most 16MiB")
+	}
+	h.MaxReplayBody = new(int64(size))
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// oneArg sets *ptr to the subdirective's one argument.
+func oneArg(d *caddyfile.Dispenser, ptr *string) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	*ptr = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// unmarshalSetting parses one credential subdirective, in a groupid_auth
+// block or a named credential of the groupid global option (where says
+// which, for errors).
+func (c *Credential) unmarshalSetting(d *caddyfile.Dispenser, where, name string) error {
+	switch name {
+	case "scope":
+		args := d.RemainingArgs()
+		if len(args) == 0 {
+			return d.ArgErr()
+		}
+		c.Scope = joinSpace(args)
+	case "tls_insecure_skip_verify", "allow_http":
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		if name == "allow_http" {
+			c.AllowHTTP = true
+		} else {
+			c.TLSInsecureSkipVerify = true
+		}
+	case "tls_trust_pool":
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		modStem := d.Val()
+		modID := "tls.ca_pool.source." + modStem
+		unm, err := caddyfile.UnmarshalModule(d, modID)
+		if err != nil {
+			return err
+		}
+		if _, ok := unm.(caddytls.CA); !ok {
+			return d.Errf("%s: tls_trust_pool: module %s is not a CA pool source", where, modID)
+		}
+		c.TrustPoolRaw = caddyconfig.JSONModuleObject(unm, "provider", modStem, nil)
+	case "share":
+		return c.unmarshalShare(d, where)
+	case "refresh_before", "timeout", "dial_timeout":
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		dur, err := caddy.ParseDuration(d.Val())
+		if err != nil {
+			return d.Errf("%s: %s: invalid duration", where, name)
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		switch name {
+		case "timeout":
+			c.Timeout = caddy.Duration(dur)
+		case "dial_timeout":
+			c.DialTimeout = caddy.Duration(dur)
+		default:
+			c.RefreshBefore = caddy.Duration(dur)
+		}
+	default:
+		ptr := c.stringField(name)
+		if ptr == nil {
+			return d.Errf("%s: unknown subdirective %s", where, name)
+		}
+		return oneArg(d, ptr)
+	}
+	return nil
+}
+
 // unmarshalShare parses the share block.
-func (h *Handler) unmarshalShare(d *caddyfile.Dispenser) error {
+func (c *Credential) unmarshalShare(d *caddyfile.Dispenser, where string) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
@@ -187,7 +234,7 @@ func (h *Handler) unmarshalShare(d *caddyfile.Dispenser) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
 		if seen[name] {
-			return d.Errf("groupid_auth: share: subdirective %s given more than once", name)
+			return d.Errf("%s: share: subdirective %s given more than once", where, name)
 		}
 		seen[name] = true
 		switch name {
@@ -201,7 +248,7 @@ func (h *Handler) unmarshalShare(d *caddyfile.Dispenser) error {
 				return err
 			}
 			if _, ok := unm.(caddy.StorageConverter); !ok {
-				return d.Errf("groupid_auth: share.storage: module %s is not a storage", modStem)
+				return d.Errf("%s: share.storage: module %s is not a storage", where, modStem)
 			}
 			sc.StorageRaw = caddyconfig.JSONModuleObject(unm, "module", modStem, nil)
 		case "key":
@@ -218,7 +265,7 @@ func (h *Handler) unmarshalShare(d *caddyfile.Dispenser) error {
 			}
 			dur, err := caddy.ParseDuration(d.Val())
 			if err != nil {
-				return d.Errf("groupid_auth: share.%s: invalid duration", name)
+				return d.Errf("%s: share.%s: invalid duration", where, name)
 			}
 			if d.NextArg() {
 				return d.ArgErr()
@@ -229,16 +276,27 @@ func (h *Handler) unmarshalShare(d *caddyfile.Dispenser) error {
 				sc.CheckInterval = caddy.Duration(dur)
 			}
 		default:
-			return d.Errf("groupid_auth: share: unknown subdirective %s", name)
+			return d.Errf("%s: share: unknown subdirective %s", where, name)
 		}
 	}
-	h.Share = sc
+	c.Share = sc
 	return nil
 }
 
-// stringField returns the single-value string field for a subdirective.
+// stringField returns the handler's single-value string field for a
+// subdirective.
 func (h *Handler) stringField(name string) *string {
-	for _, f := range h.stringFields() {
+	return findField(h.stringFields(), name)
+}
+
+// stringField returns the credential's single-value string field for a
+// subdirective.
+func (c *Credential) stringField(name string) *string {
+	return findField(c.stringFields(), name)
+}
+
+func findField(fields []stringField, name string) *string {
+	for _, f := range fields {
 		if f.name == name && name != "scope" {
 			return f.ptr
 		}

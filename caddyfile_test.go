@@ -36,7 +36,7 @@ func TestUnmarshalCaddyfileFullBlock(t *testing.T) {
 	if err := h.UnmarshalCaddyfile(d); err != nil {
 		t.Fatal(err)
 	}
-	want := Handler{
+	want := Credential{
 		TokenURL: "https://gid:4443/GroupIDSecurityService/connect/token", Username: "svc",
 		Password: "{env.PW}", ClientID: "legacy", ClientSecret: "{file./run/secret}",
 		IdentityStoreID: "2", Scope: "directorymanager.api offline_access",
@@ -57,7 +57,8 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 	cases := []struct {
 		name, input, want string
 	}{
-		{"argument on directive", `groupid_auth extra { }`, "wrong argument count"},
+		{"credentials on the directive and in the block", "groupid_auth svc {\n credentials other\n}", "credentials given more than once"},
+		{"credentials without a name", "groupid_auth {\n credential\n}", "wrong argument count"},
 		{"unknown subdirective", `groupid_auth { user svc }`, "unknown subdirective user"},
 		{"repeated subdirective", "groupid_auth {\n username a\n username b\n}", "username given more than once"},
 		{"bad duration", `groupid_auth { refresh_before soon }`, "refresh_before: invalid duration"},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,25 +20,28 @@ type stringField struct {
 	ptr  *string
 }
 
-// stringFields lists every string setting, for placeholder expansion and
-// the Caddyfile's single-value subdirectives.
-func (h *Handler) stringFields() []stringField {
+// stringFields lists the credential's string settings, for placeholder
+// expansion and the Caddyfile's single-value subdirectives.
+func (c *Credential) stringFields() []stringField {
 	return []stringField{
-		{"name", &h.Name},
-		{"token_url", &h.TokenURL},
-		{"username", &h.Username},
-		{"password", &h.Password},
-		{"client_id", &h.ClientID},
-		{"client_secret", &h.ClientSecret},
-		{"identity_store_id", &h.IdentityStoreID},
-		{"scope", &h.Scope},
-		{"ca_cert_file", &h.CACertFile},
-		{"tls_client_cert", &h.TLSClientCert},
-		{"tls_client_key", &h.TLSClientKey},
-		{"tls_server_name", &h.TLSServerName},
-		{"client_auth", &h.ClientAuth},
-		{"api_base", &h.APIBase},
+		{"token_url", &c.TokenURL},
+		{"username", &c.Username},
+		{"password", &c.Password},
+		{"client_id", &c.ClientID},
+		{"client_secret", &c.ClientSecret},
+		{"identity_store_id", &c.IdentityStoreID},
+		{"scope", &c.Scope},
+		{"ca_cert_file", &c.CACertFile},
+		{"tls_client_cert", &c.TLSClientCert},
+		{"tls_client_key", &c.TLSClientKey},
+		{"tls_server_name", &c.TLSServerName},
+		{"client_auth", &c.ClientAuth},
 	}
+}
+
+// stringFields lists every string setting of the handler.
+func (h *Handler) stringFields() []stringField {
+	return append(h.Credential.stringFields(), stringField{"name", &h.Name}, stringField{"api_base", &h.APIBase})
 }
 
 // requiredFields are the settings without which no token can be had.
@@ -46,90 +50,107 @@ var requiredFields = []string{"token_url", "username", "password", "client_id", 
 // expandPlaceholders replaces {env.*}, {file.*} and other global
 // placeholders in every string field. Errors name the field and the
 // placeholder, never the value.
-func (h *Handler) expandPlaceholders() error {
+func expandPlaceholders(fields []stringField) error {
 	repl := caddy.NewReplacer()
-	for _, f := range h.stringFields() {
+	for _, f := range fields {
 		v, err := repl.ReplaceOrErr(*f.ptr, true, true)
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.name, err)
 		}
 		*f.ptr = v
 	}
-	if h.Share != nil {
-		v, err := repl.ReplaceOrErr(h.Share.Key, true, true)
-		if err != nil {
-			return fmt.Errorf("share.key: %w", err)
-		}
-		h.Share.Key = v
-	}
 	return nil
 }
 
-// validate checks the expanded configuration. Errors name the field and
-// never repeat its value.
-func (h *Handler) validate() error {
-	for _, name := range requiredFields {
-		if *h.stringField(name) == "" {
-			return fmt.Errorf("%s: required", name)
+// expand expands the placeholders of the credential and its share key.
+func (c *Credential) expand() error {
+	fields := c.stringFields()
+	if c.Share != nil {
+		fields = append(fields, stringField{"share.key", &c.Share.Key})
+	}
+	return expandPlaceholders(fields)
+}
+
+// validate checks the expanded credential. Errors name the field and never
+// repeat its value.
+func (c *Credential) validate() error {
+	for _, f := range c.stringFields() {
+		if slices.Contains(requiredFields, f.name) && *f.ptr == "" {
+			return fmt.Errorf("%s: required", f.name)
 		}
 	}
-	u, err := url.Parse(h.TokenURL)
+	u, err := url.Parse(c.TokenURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return errors.New("token_url: must be an absolute http:// or https:// URL")
 	}
 	if u.User != nil {
 		return errors.New("token_url: must not carry user information")
 	}
-	if u.Scheme == "http" && !h.AllowHTTP {
+	if u.Scheme == "http" && !c.AllowHTTP {
 		return errors.New("token_url: http:// would send the password in clear text; use https:// (or set allow_http for a loopback test)")
 	}
-	if u.Scheme == "http" && (h.CACertFile != "" || h.TrustPoolRaw != nil || h.TLSClientCert != "" || h.TLSServerName != "" || h.TLSInsecureSkipVerify) {
+	if u.Scheme == "http" && (c.CACertFile != "" || c.TrustPoolRaw != nil || c.TLSClientCert != "" || c.TLSServerName != "" || c.TLSInsecureSkipVerify) {
 		return errors.New("token_url: TLS settings given for an http:// URL")
 	}
-	switch h.ClientAuth {
+	switch c.ClientAuth {
 	case "", "form", "basic":
 	default:
 		return errors.New("client_auth: must be form or basic")
 	}
-	if (h.TLSClientCert == "") != (h.TLSClientKey == "") {
+	if (c.TLSClientCert == "") != (c.TLSClientKey == "") {
 		return errors.New("tls_client_cert and tls_client_key: give both or neither")
 	}
-	if h.CACertFile != "" && h.TrustPoolRaw != nil {
+	if c.CACertFile != "" && c.TrustPoolRaw != nil {
 		return errors.New("ca_cert_file and tls_trust_pool: use one")
 	}
-	if !pathSegment(h.IdentityStoreID) {
+	if !pathSegment(c.IdentityStoreID) {
 		return errors.New("identity_store_id: must be one path segment of letters, digits, '-', '_' or '.' (GroupID's store IDs are numbers)")
 	}
-	if h.APIBase != "" && !apiBasePath(h.APIBase) {
-		return errors.New("api_base: must be an absolute path such as /GroupIDDataService/api, without dot segments, query, encoded characters or backslashes")
-	}
-	if len(h.Name) > 128 || !printable(h.Name) {
-		return errors.New("name: must be at most 128 printable characters")
-	}
-	if err := h.validateLimits(); err != nil {
+	if err := c.validateDurations(); err != nil {
 		return err
 	}
-	if h.Share != nil {
-		return h.Share.validate()
+	if c.Share != nil {
+		return c.Share.validate()
 	}
 	return nil
 }
 
-// validateLimits checks the durations and sizes.
-func (h *Handler) validateLimits() error {
+// validateDurations checks the durations.
+func (c *Credential) validateDurations() error {
 	switch {
-	case h.RefreshBefore < 0:
+	case c.RefreshBefore < 0:
 		return errors.New("refresh_before: must not be negative")
-	case time.Duration(h.RefreshBefore) >= tokencache.MaxTokenLifetime:
+	case time.Duration(c.RefreshBefore) >= tokencache.MaxTokenLifetime:
 		return errors.New("refresh_before: must be shorter than a day (tokens live 20 minutes)")
-	case h.Timeout < 0:
+	case c.Timeout < 0:
 		return errors.New("timeout: must not be negative")
-	case time.Duration(h.Timeout) > 5*time.Minute:
+	case time.Duration(c.Timeout) > 5*time.Minute:
 		return errors.New("timeout: must be at most 5m")
-	case h.DialTimeout < 0:
+	case c.DialTimeout < 0:
 		return errors.New("dial_timeout: must not be negative")
-	case h.Timeout > 0 && h.DialTimeout > h.Timeout:
+	case c.Timeout > 0 && c.DialTimeout > c.Timeout:
 		return errors.New("dial_timeout: must not exceed timeout")
+	}
+	return nil
+}
+
+// applyDefaults fills in the settings left unset (after validate).
+func (c *Credential) applyDefaults() {
+	if c.Timeout == 0 {
+		c.Timeout = caddy.Duration(DefaultTimeout)
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = caddy.Duration(min(DefaultDialTimeout, time.Duration(c.Timeout)))
+	}
+}
+
+// validate checks the handler's own settings (after placeholders).
+func (h *Handler) validate() error {
+	switch {
+	case h.APIBase != "" && !apiBasePath(h.APIBase):
+		return errors.New("api_base: must be an absolute path such as /GroupIDDataService/api, without dot segments, query, encoded characters or backslashes")
+	case len(h.Name) > 128 || !printable(h.Name):
+		return errors.New("name: must be at most 128 printable characters")
 	case h.MaxReplayBody != nil && *h.MaxReplayBody < 0:
 		return errors.New("max_replay_body: must not be negative")
 	case h.MaxReplayBody != nil && *h.MaxReplayBody > MaxReplayBodyLimit:
@@ -138,17 +159,8 @@ func (h *Handler) validateLimits() error {
 	return nil
 }
 
-// applyDefaults fills in the settings left unset (after validate).
+// applyDefaults fills in the handler's settings left unset.
 func (h *Handler) applyDefaults() {
-	if h.Timeout == 0 {
-		h.Timeout = caddy.Duration(DefaultTimeout)
-	}
-	if h.DialTimeout == 0 {
-		h.DialTimeout = caddy.Duration(min(DefaultDialTimeout, time.Duration(h.Timeout)))
-	}
-	if h.Name == "" {
-		h.Name = defaultName(h.Username, h.TokenURL, h.IdentityStoreID)
-	}
 	if h.MaxReplayBody == nil {
 		h.MaxReplayBody = new(int64(DefaultMaxReplayBody))
 	}
@@ -188,12 +200,12 @@ func apiBasePath(s string) bool {
 // rereader returns the hook that reads file-based secrets again after the
 // password grant is rejected (Kubernetes updates Secret volumes in place),
 // or nil when neither secret comes from a {file.*} placeholder.
-func (h *Handler) rereader(rawPassword, rawSecret string) func() (tokencache.Grant, bool) {
+func rereader(grant tokencache.Grant, rawPassword, rawSecret string) func() (tokencache.Grant, bool) {
 	if !strings.Contains(rawPassword, "{file.") && !strings.Contains(rawSecret, "{file.") {
 		return nil
 	}
 	var mu sync.Mutex
-	current := h.grant
+	current := grant
 	return func() (tokencache.Grant, bool) {
 		mu.Lock()
 		defer mu.Unlock()

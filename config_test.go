@@ -29,7 +29,7 @@ func TestProvisionExpandsPlaceholders(t *testing.T) {
 	if h.Password != groupidsim.DefaultPassword || h.ClientSecret != groupidsim.DefaultClientSecret {
 		t.Error("placeholders not expanded (or trailing newline kept)")
 	}
-	if _, err := h.cred.src.Token(context.Background()); err != nil {
+	if _, err := h.cred().src.Token(context.Background()); err != nil {
 		t.Fatalf("token with expanded secrets: %v", err)
 	}
 }
@@ -91,7 +91,7 @@ func TestProvisionErrorsNameTheFieldNotTheValue(t *testing.T) {
 					t.Error("error contains a secret value")
 				}
 			}
-			if h.poolKey != "" {
+			if h.app.creds[h.Name] != nil || len(h.app.creds) != 0 {
 				t.Error("failed Provision acquired a token source")
 			}
 		})

@@ -18,29 +18,29 @@ import (
 
 // faces is what each face says about one credential at one instant.
 type faces struct {
-	snapshot    state
+	snapshot    tokencache.Condition
 	readyStatus int
-	readyState  state
-	adminState  state
+	readyState  tokencache.Condition
+	adminState  tokencache.Condition
 	adminExpiry float64
-	metricState state // the caddy_groupid_state series that is 1
+	metricState tokencache.Condition // the caddy_groupid_state series that is 1
 	metricValid float64
 	metricLeft  float64
 }
 
-// lookFaces asks readiness, the admin API and the metrics about the rig's
-// credential.
-func lookFaces(t *testing.T) faces {
+// lookFaces asks readiness, the admin API and the metrics of app's config
+// about its one credential.
+func lookFaces(t *testing.T, app *App) faces {
 	t.Helper()
 	var f faces
-	creds := visibleCredentials("")
+	creds := app.list("")
 	if len(creds) != 1 {
 		t.Fatalf("%d visible credentials, want 1", len(creds))
 	}
 	f.snapshot = creds[0].snapshot().state
 
 	w := httptest.NewRecorder()
-	if err := (Ready{}).ServeHTTP(w, httptest.NewRequest("GET", "/ready", nil), nil); err != nil {
+	if err := (Ready{app: app}).ServeHTTP(w, httptest.NewRequest("GET", "/ready", nil), nil); err != nil {
 		t.Fatal(err)
 	}
 	var rd readiness
@@ -50,7 +50,7 @@ func lookFaces(t *testing.T) faces {
 	f.readyStatus, f.readyState = w.Code, rd.Credentials[0].State
 
 	w = httptest.NewRecorder()
-	if err := (adminAPI{}).handleStatus(w, httptest.NewRequest("GET", "/groupid/status", nil)); err != nil {
+	if err := (adminAPI{app: app}).handleStatus(w, httptest.NewRequest("GET", "/groupid/status", nil)); err != nil {
 		t.Fatal(err)
 	}
 	var st []credentialStatus
@@ -60,7 +60,7 @@ func lookFaces(t *testing.T) faces {
 	f.adminState, f.adminExpiry = st[0].State, st[0].ExpiresIn
 
 	reg := prometheus.NewRegistry()
-	if err := registerMetrics(reg); err != nil {
+	if err := registerMetrics(reg, app); err != nil {
 		t.Fatal(err)
 	}
 	families, err := reg.Gather()
@@ -74,7 +74,7 @@ func lookFaces(t *testing.T) faces {
 				if m.GetGauge().GetValue() == 1 {
 					for _, l := range m.GetLabel() {
 						if l.GetName() == "state" {
-							f.metricState = state(l.GetValue())
+							f.metricState = tokencache.Condition(l.GetValue())
 						}
 					}
 				}
@@ -106,7 +106,7 @@ func TestEveryFaceAgreesInEveryState(t *testing.T) {
 	steps := []struct {
 		name       string
 		act        func()
-		want       state
+		want       tokencache.Condition
 		wantStatus int
 	}{
 		{"valid", func() {
@@ -114,36 +114,36 @@ func TestEveryFaceAgreesInEveryState(t *testing.T) {
 				t.Fatalf("warm-up: %d", st)
 			}
 			r.settle()
-		}, stateValid, 200},
+		}, tokencache.ConditionValid, 200},
 		{"degraded: refreshes fail, token still valid", func() {
 			r.sim.SetFault(groupidsim.Fault{Kind: groupidsim.Fault5xx, Status: 503})
 			r.advance(16*time.Minute, 30*time.Second) // past the refresh time (at most 15 min), before expiry (20 min)
-		}, stateDegraded, 200},
+		}, tokencache.ConditionDegraded, 200},
 		{"dropped after a 401 while GroupID is down", func() {
 			r.sim.RevokeAllTokens()
 			if st, _ := r.getUser(); st != http.StatusServiceUnavailable {
 				t.Fatalf("request that met the 401: %d, want 503", st)
 			}
 			r.settle()
-		}, stateUnavailable, http.StatusServiceUnavailable},
+		}, tokencache.ConditionUnavailable, http.StatusServiceUnavailable},
 		{"valid again once GroupID is back", func() {
 			r.sim.SetFault(groupidsim.Fault{})
 			r.advance(2*time.Minute, 5*time.Second)
-		}, stateValid, 200},
+		}, tokencache.ConditionValid, 200},
 		{"expired while GroupID is down", func() {
 			r.sim.SetFault(groupidsim.Fault{Kind: groupidsim.FaultDown})
 			r.advance(21*time.Minute, 30*time.Second)
-		}, stateUnavailable, http.StatusServiceUnavailable},
+		}, tokencache.ConditionUnavailable, http.StatusServiceUnavailable},
 		{"rejected: the password changed", func() {
 			r.sim.SetPassword("changed-elsewhere")
 			r.sim.InvalidateRefreshTokens()
 			r.sim.SetFault(groupidsim.Fault{})
 			r.advance(21*time.Minute, 30*time.Second)
-		}, stateRejected, http.StatusBadGateway},
+		}, tokencache.ConditionRejected, http.StatusBadGateway},
 	}
 	for _, step := range steps {
 		step.act()
-		f := lookFaces(t)
+		f := lookFaces(t, r.h.app)
 		got := requestStatus(r)
 		if f.snapshot != step.want {
 			t.Fatalf("%s: snapshot says %s, want %s", step.name, f.snapshot, step.want)
@@ -171,24 +171,20 @@ func TestEveryFaceAgreesInEveryState(t *testing.T) {
 func TestStartingCredential(t *testing.T) {
 	_, tokenURL := simSite(t, groupidsim.Config{})
 	h := simHandler(tokenURL)
-	c := &credential{info: credentialInfo{Name: "unstarted"}, clock: tokencache.SystemClock{}}
-	c.counters.init()
-	h.grant = tokencache.Grant{TokenURL: tokenURL, Username: h.Username, Password: h.Password,
-		ClientID: h.ClientID, ClientSecret: h.ClientSecret, IdentityStoreID: h.IdentityStoreID}
-	c.src = tokencache.New(tokencache.Options{Grant: h.grant, Client: &tokencache.Client{HTTP: http.DefaultClient}})
-	t.Cleanup(c.src.Close)
-	cfg := prometheus.NewRegistry()
-	if err := c.register(cfg, http.DefaultTransport, tlsSettings{}); err != nil { // registered, not started
+	h.app = new(App)
+	cfg := startConfig(t, h.app)
+	if err := h.Provision(cfg.ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.detach(cfg) })
-	old := activeOverride.Load()
-	activeOverride.Store(cfg)
-	t.Cleanup(func() { activeOverride.Store(old) })
+	// The config runs, but the token source has not started yet (Caddy
+	// starts apps one by one: the HTTP app may start first).
+	h.app.mu.Lock()
+	h.app.running = true
+	h.app.mu.Unlock()
 
-	f := lookFaces(t)
-	if f.snapshot != stateStarting || f.readyStatus != 503 || f.readyState != stateStarting ||
-		f.adminState != stateStarting || f.metricState != stateStarting || f.metricValid != 0 {
+	f := lookFaces(t, h.app)
+	if f.snapshot != tokencache.ConditionStarting || f.readyStatus != 503 || f.readyState != tokencache.ConditionStarting ||
+		f.adminState != tokencache.ConditionStarting || f.metricState != tokencache.ConditionStarting || f.metricValid != 0 {
 		t.Fatalf("starting credential: %+v", f)
 	}
 }
@@ -198,7 +194,7 @@ func TestStartingCredential(t *testing.T) {
 // name already in use fails the load with an error that names the field.
 func TestOneNameOneCredentialPerConfig(t *testing.T) {
 	_, tokenURL := simSite(t, groupidsim.Config{})
-	provisionIn := oneConfig(t, func() *Handler {
+	provisionIn, _ := oneConfig(t, func() *Handler {
 		h := simHandler(tokenURL)
 		h.Name = "svc"
 		return h
@@ -208,8 +204,8 @@ func TestOneNameOneCredentialPerConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	same, err := provisionIn(func(*Handler) {})
-	if err != nil || same.cred != first.cred {
-		t.Fatalf("same settings, same name: %v (shared credential: %v)", err, same.cred == first.cred)
+	if err != nil || same.cred() != first.cred() {
+		t.Fatalf("same settings, same name: %v (shared credential: %v)", err, same.cred() == first.cred())
 	}
 	_, err = provisionIn(func(h *Handler) { h.Timeout = caddy.Duration(7 * time.Second) })
 	if err == nil || !strings.HasPrefix(err.Error(), "name: ") {

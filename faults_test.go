@@ -61,7 +61,7 @@ func TestOutageLongerThanTokenLifetime(t *testing.T) {
 				t.Fatalf("warm: %d", st)
 			}
 			r.settle()
-			expiry := r.h.cred.src.Current().Expiry
+			expiry := r.h.cred().src.Current().Expiry
 			// The refresh runs a quarter of the lifetime (300 s) plus half of the
 			// maximum jitter (0.5 * 150 s) before expiry.
 			firstFailure := expiry.Add(-375 * time.Second)
@@ -315,13 +315,14 @@ func TestWrongPasswordLogsOncePerChangeAndHealsFromRotatedFile(t *testing.T) {
 	before := r.tokenRequests()
 	reloaded := simHandler(r.h.TokenURL)
 	reloaded.Password = "{file." + pwFile + "}"
+	reloaded.app = r.newApp()
 	if err := provision(t, reloaded); err != nil {
 		t.Fatal(err)
 	}
-	if reloaded.cred == r.h.cred {
+	if reloaded.cred() == r.h.cred() {
 		t.Fatal("the reloaded config shares the old credential; the test needs a new key")
 	}
-	if err := r.h.Cleanup(); err != nil {
+	if err := retire(r.h); err != nil {
 		t.Fatal(err)
 	}
 	w, err := serve(reloaded, httptest.NewRequest("GET", "/GroupIDDataService/api/IdentityStores/2/Users/"+groupidsim.SeedUserID, nil), simNext{r.sim})

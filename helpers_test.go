@@ -18,7 +18,6 @@ import (
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
 	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
-	"github.com/caddy-groupid/caddy-groupid/tokencache"
 	"github.com/caddy-groupid/caddy-groupid/tokencache/clock"
 )
 
@@ -26,53 +25,48 @@ import (
 // next handler serves the request with the simulator in-process, so every
 // forwarded request has its token checked by the simulator at fake time.
 type rig struct {
-	t     *testing.T
-	clk   *clock.Fake
-	sim   *groupidsim.Server
-	h     *Handler
-	logs  *observer.ObservedLogs
-	start time.Time
+	t    *testing.T
+	clk  *clock.Fake
+	sim  *groupidsim.Server
+	h    *Handler
+	logs *observer.ObservedLogs
+	// logger writes to logs.
+	logger *zap.Logger
+	start  time.Time
 }
 
 var rigEpoch = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 
-// newRig sets the package seams (clock, jitter 0.5, observed logger); such
-// tests must not run in parallel.
+// newRig gives the handler's groupid app the rig's seams (fake clock,
+// jitter 0.5, observed logger) as options: rig tests may run in parallel.
 func newRig(t *testing.T, cfg groupidsim.Config, mod func(*rig)) *rig {
 	t.Helper()
 	clk := clock.NewFake(rigEpoch)
 	cfg.Now = clk.Now
 	sim, tokenURL := simSite(t, cfg)
 	core, logs := observer.New(zap.DebugLevel)
-	oldClock, oldJitter, oldLogger := newClock, newJitter, loggerFor
-	newClock = func() tokencache.Clock { return clk }
-	newJitter = func() func() float64 { return func() float64 { return 0.5 } }
-	loggerFor = func(caddy.Context) *zap.Logger { return zap.New(core) }
-	t.Cleanup(func() { newClock, newJitter, loggerFor = oldClock, oldJitter, oldLogger })
 	h := simHandler(tokenURL)
-	r := &rig{t: t, clk: clk, sim: sim, h: h, logs: logs, start: rigEpoch}
+	r := &rig{t: t, clk: clk, sim: sim, h: h, logs: logs, start: rigEpoch, logger: zap.New(core)}
+	h.app = r.newApp()
 	if mod != nil {
 		mod(r)
 	}
 	if err := provision(t, h); err != nil {
 		t.Fatal(err)
 	}
-	r.activate()
 	return r
 }
 
-// activate makes the rig's config the running one for the status faces
-// (readiness, admin API, metrics), as Caddy does after a successful load.
-func (r *rig) activate() {
-	old := activeOverride.Load()
-	activeOverride.Store(r.h.config)
-	r.t.Cleanup(func() { activeOverride.Store(old) })
+// newApp is a groupid app with the rig's seams, for the rig's config and
+// for the configs a test loads after it (reloads).
+func (r *rig) newApp() *App {
+	return &App{clock: r.clk, jitter: func() float64 { return 0.5 }, logs: r.logger}
 }
 
 // settle waits until the refresh goroutine is idle on its timer.
 func (r *rig) settle() {
 	r.clk.BlockUntil(1)
-	for r.h.cred.src.State().Attempting {
+	for r.h.cred().src.State().Attempting {
 		r.clk.BlockUntil(1)
 	}
 }
@@ -216,7 +210,11 @@ func simSite(t testing.TB, cfg groupidsim.Config) (*groupidsim.Server, string) {
 }
 
 func simHandler(tokenURL string) *Handler {
-	return &Handler{
+	return &Handler{Credential: simCredential(tokenURL)}
+}
+
+func simCredential(tokenURL string) Credential {
+	return Credential{
 		TokenURL:        tokenURL,
 		Username:        groupidsim.DefaultUsername,
 		Password:        groupidsim.DefaultPassword,
@@ -227,47 +225,89 @@ func simHandler(tokenURL string) *Handler {
 	}
 }
 
+// cred is the handler's first (for most tests, only) credential.
+func (h *Handler) cred() *credential { return h.binding.stores[0].cred }
+
 // provision provisions h in a fresh Caddy context and cleans up after the test.
 func provision(t *testing.T, h *Handler) error {
 	t.Helper()
 	return provisionB(t, h)
 }
 
-// provisionB is provision for tests and benchmarks alike.
+// provisionB is provision for tests and benchmarks alike: h in a config of
+// its own (its app, h.app if set, else a plain one), started as Caddy
+// starts a config that loaded, and stopped and cleaned up after the test.
 func provisionB(t testing.TB, h *Handler) error {
 	t.Helper()
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	if h.app == nil {
-		h.app = new(App) // no Caddy config here to load the groupid app from
+	cfg, err := provisionOnly(t, h)
+	if err == nil {
+		cfg.start()
 	}
-	err := h.Provision(ctx)
-	t.Cleanup(func() {
-		_ = h.Cleanup()
-		cancel()
-	})
 	return err
 }
 
-// oneConfig returns a function that provisions a handler made by base and
-// changed by mod into one Caddy context, as handlers of one config load
-// are; every handler is cleaned up after the test.
-func oneConfig(t *testing.T, base func() *Handler) func(mod func(*Handler)) (*Handler, error) {
+// provisionOnly provisions h in a config of its own that is not started:
+// a load that failed after provisioning, or `caddy validate`.
+func provisionOnly(t testing.TB, h *Handler) (*testConfig, error) {
+	t.Helper()
+	if h.app == nil {
+		h.app = new(App) // no Caddy config here to load the groupid app from
+	}
+	cfg := startConfig(t, h.app)
+	return cfg, h.Provision(cfg.ctx)
+}
+
+// testConfig is a config load in a unit test: a Caddy context and its
+// groupid app.
+type testConfig struct {
+	t       testing.TB
+	ctx     caddy.Context
+	app     *App
+	started bool
+}
+
+// startConfig provisions app in a fresh context; the test's cleanup stops
+// the app (if started), cleans it up and cancels the context, as Caddy
+// does with a config that is replaced.
+func startConfig(t testing.TB, app *App) *testConfig {
 	t.Helper()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	var handlers []*Handler
-	t.Cleanup(func() {
-		for _, h := range handlers {
-			_ = h.Cleanup()
-		}
-		cancel()
-	})
+	if err := app.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &testConfig{t: t, ctx: ctx, app: app}
+	t.Cleanup(func() { cfg.end(); cancel() })
+	return cfg
+}
+
+// start starts the config's credentials (App.Start without its pairing
+// checks: unit tests have no transports).
+func (c *testConfig) start() {
+	c.app.startCredentials()
+	c.started = true
+}
+
+// end stops the config and releases its credentials.
+func (c *testConfig) end() {
+	if c.started {
+		_ = c.app.Stop()
+		c.started = false
+	}
+	_ = c.app.Cleanup()
+}
+
+// oneConfig returns a function that provisions a handler made by base and
+// changed by mod into one config load (one context and one groupid app),
+// which is started by start and ended after the test.
+func oneConfig(t *testing.T, base func() *Handler) (add func(mod func(*Handler)) (*Handler, error), cfg *testConfig) {
+	t.Helper()
+	cfg = startConfig(t, new(App))
 	return func(mod func(*Handler)) (*Handler, error) {
 		h := base()
-		h.app = new(App) // no Caddy config here to load the groupid app from
+		h.app = cfg.app
 		mod(h)
-		handlers = append(handlers, h)
-		return h, h.Provision(ctx)
-	}
+		return h, h.Provision(cfg.ctx)
+	}, cfg
 }
 
 // recordNext is a next handler that records the Authorization values it saw.
@@ -311,4 +351,10 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// retire ends the config of h, as Caddy ends a config a reload replaced:
+// its app stops and releases its credentials.
+func retire(h *Handler) error {
+	return errors.Join(h.app.Stop(), h.app.Cleanup())
 }

@@ -1,42 +1,52 @@
 package groupidauth
 
 import (
-	"errors"
-
+	"github.com/caddy-groupid/caddy-groupid/tokencache"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// collector is created once per process and registered with the registry of
-// every config load (each load has a fresh one). Every series is read from
-// the running config's credentials at scrape time, from the same snapshot
+// descs are the descriptions of every series, made once: the one place
+// that names the metrics.
+var descs = newMetricDescs()
+
+// registerMetrics registers the collector of app with the registry of its
+// config load (each load has a fresh one). Every series is read from the
+// app's credentials at scrape time, while it runs, from the same snapshot
 // the admin status shows, so a reload neither loses nor duplicates series,
 // a failed load changes none, and a credential that is gone has none.
-var collector = newStateCollector()
-
-func registerMetrics(reg *prometheus.Registry) error {
+func registerMetrics(reg *prometheus.Registry, app *App) error {
 	if reg == nil {
 		return nil
 	}
-	var are prometheus.AlreadyRegisteredError
-	if err := reg.Register(collector); err != nil && !errors.As(err, &are) {
-		return err
-	}
-	return nil
+	return reg.Register(appCollector{app})
 }
 
-// stateCollector turns the running config's credentials into metrics.
-type stateCollector struct {
+// appCollector turns an app's credentials into metrics.
+type appCollector struct{ app *App }
+
+// Describe implements prometheus.Collector.
+func (c appCollector) Describe(ch chan<- *prometheus.Desc) { descs.describe(ch) }
+
+// Collect implements prometheus.Collector.
+func (c appCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, cred := range c.app.list("") {
+		descs.collect(ch, cred.snapshot())
+	}
+}
+
+// metricDescs describes the series of a credential.
+type metricDescs struct {
 	state, valid, expiresIn, tokenRequests, duration,
 	requestsInjected, requestsRefused, replays, unauthorizedPassed *prometheus.Desc
 	// Shared credentials only.
 	tokenSource, shareLockWaits, shareStorageErrors, shareFallbacks *prometheus.Desc
 }
 
-func newStateCollector() *stateCollector {
+func newMetricDescs() *metricDescs {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("caddy_groupid_"+name, help, append([]string{"name"}, labels...), nil)
 	}
-	return &stateCollector{
+	return &metricDescs{
 		state:              d("state", "1 for the credential's current state (starting, valid, degraded, unavailable, rejected, refreshing), 0 for the others.", "state"),
 		valid:              d("token_valid", "1 while requests get a token (state valid or degraded), else 0."),
 		expiresIn:          d("token_expires_in_seconds", "Seconds until the served token expires; 0 when no token is served."),
@@ -53,8 +63,7 @@ func newStateCollector() *stateCollector {
 	}
 }
 
-// Describe implements prometheus.Collector.
-func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c *metricDescs) describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.state, c.valid, c.expiresIn, c.tokenRequests, c.duration,
 		c.requestsInjected, c.requestsRefused, c.replays, c.unauthorizedPassed,
 		c.tokenSource, c.shareLockWaits, c.shareStorageErrors, c.shareFallbacks} {
@@ -62,14 +71,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect implements prometheus.Collector.
-func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, cred := range visibleCredentials("") {
-		c.collect(ch, cred.snapshot())
-	}
-}
-
-func (c *stateCollector) collect(ch chan<- prometheus.Metric, s snapshot) {
+func (c *metricDescs) collect(ch chan<- prometheus.Metric, s snapshot) {
 	name := s.info.Name
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{name}, labels...)...)
@@ -77,10 +79,10 @@ func (c *stateCollector) collect(ch chan<- prometheus.Metric, s snapshot) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{name}, labels...)...)
 	}
-	for _, st := range states {
+	for _, st := range tokencache.Conditions() {
 		gauge(c.state, boolFloat(st == s.state), string(st))
 	}
-	gauge(c.valid, boolFloat(s.state.serving()))
+	gauge(c.valid, boolFloat(s.state.Serving()))
 	gauge(c.expiresIn, s.expiresIn().Seconds())
 	v := s.counts
 	for k, n := range v.tokenRequests {

@@ -5,16 +5,16 @@
 package groupidauth
 
 import (
-	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
 	"github.com/caddy-groupid/caddy-groupid/tokencache"
@@ -57,90 +57,22 @@ type Handler struct {
 	// username@token-host/identity_store_id.
 	Name string `json:"name,omitempty"`
 
-	// TokenURL is the Security Service's token endpoint, for example
-	// https://groupid.example.com/GroupIDSecurityService/connect/token.
-	// Required. Must be https:// unless allow_http is set.
-	TokenURL string `json:"token_url,omitempty"`
+	// Credential holds the token settings, given inline: token_url,
+	// username, password, client_id, client_secret, identity_store_id
+	// and the optional ones (JSON: its fields sit directly in the handler).
+	// Leave them all out when Credentials names credentials of the groupid
+	// app instead.
+	Credential
 
-	// Username is the service account the sidecar acts as. Required.
-	Username string `json:"username,omitempty"`
-
-	// Password is the service account's password. Required. It is a
-	// secret: give it as a placeholder such as {file./run/secrets/password}.
-	Password string `json:"password,omitempty"`
-
-	// ClientID is the OAuth client ID registered in GroupID (its
-	// SVC.Client table). Required.
-	ClientID string `json:"client_id,omitempty"`
-
-	// ClientSecret is the OAuth client's secret. Required. It is a secret:
-	// give it as a placeholder.
-	ClientSecret string `json:"client_secret,omitempty"`
-
-	// IdentityStoreID is the numeric ID of the identity store that holds
-	// the service account (GroupID's non-standard identity_store_id form
-	// field). Required.
-	IdentityStoreID string `json:"identity_store_id,omitempty"`
-
-	// Scope is the space-separated list of scopes to request. offline_access
-	// is added (for refresh tokens) unless GroupID refuses it. Default:
-	// none is sent, and GroupID grants the client's allowed scopes.
-	Scope string `json:"scope,omitempty"`
-
-	// RefreshBefore is how long before a token expires its background
-	// refresh starts; a random extra of up to half of it spreads replicas
-	// apart. It is capped at half the token's lifetime and must be under
-	// 24 h. Default: a quarter of the lifetime (300 s for GroupID's 1200 s
-	// tokens).
-	RefreshBefore caddy.Duration `json:"refresh_before,omitempty"`
-
-	// Timeout bounds each token request from dialling to the last byte of
-	// the answer. At most 5 minutes. Default: 10 s.
-	Timeout caddy.Duration `json:"timeout,omitempty"`
-
-	// DialTimeout bounds the TCP connection to the token endpoint and,
-	// separately, its TLS handshake. At most timeout. Default: 5 s, or
-	// timeout if that is shorter.
-	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
-
-	// CACertFile is a PEM file of CA certificates trusted for the token
-	// endpoint's certificate, for a GroupID site with a self-signed or
-	// internal-CA certificate. Cannot be combined with tls_trust_pool.
-	// Default: the system trust store.
-	CACertFile string `json:"ca_cert_file,omitempty"`
-
-	// TrustPoolRaw is a Caddy CA pool source (module namespace
-	// tls.ca_pool.source, such as file, inline or pki_root) trusted for
-	// the token endpoint, as in reverse_proxy's tls_trust_pool. Cannot be
-	// combined with ca_cert_file. Default: the system trust store.
-	TrustPoolRaw json.RawMessage `json:"tls_trust_pool,omitempty" caddy:"namespace=tls.ca_pool.source inline_key=provider"`
-
-	// TLSClientCert is a PEM file with the client certificate to present
-	// to a token endpoint that requires mutual TLS. Needs tls_client_key.
-	// Default: no client certificate.
-	TLSClientCert string `json:"tls_client_cert,omitempty"`
-
-	// TLSClientKey is the PEM file with the private key of tls_client_cert.
-	// Needs tls_client_cert. Default: none.
-	TLSClientKey string `json:"tls_client_key,omitempty"`
-
-	// TLSServerName is the name checked in the token endpoint's certificate
-	// and sent as SNI. Default: the host of token_url.
-	TLSServerName string `json:"tls_server_name,omitempty"`
-
-	// TLSInsecureSkipVerify turns off the token endpoint's certificate
-	// check, so the password goes to whoever answers; a warning is logged
-	// at every load. Default: false.
-	TLSInsecureSkipVerify bool `json:"tls_insecure_skip_verify,omitempty"`
-
-	// AllowHTTP permits an http:// token_url, which sends the password in
-	// clear text. Meant for loopback tests. Default: false.
-	AllowHTTP bool `json:"allow_http,omitempty"`
-
-	// ClientAuth is how client_id and client_secret are sent: "form" (as
-	// form fields, as GroupID documents) or "basic" (an HTTP Basic header,
-	// RFC 6749 section 2.3.1). Default: form.
-	ClientAuth string `json:"client_auth,omitempty"`
+	// Credentials names credentials defined once in the groupid app
+	// (Caddyfile global option `groupid { credential <name> {...} }`, JSON
+	// apps.groupid.credentials) instead of inline settings. With one name,
+	// every request the handler passes uses that credential. With several
+	// (one per identity store), each request uses the credential whose
+	// identity_store_id is the {is} segment of the
+	// .../IdentityStores/{is}/... path it is sent to; a request for any
+	// other store gets 403 and is not forwarded. Default: none (inline).
+	Credentials []string `json:"credentials,omitempty"`
 
 	// ReplayOn401 turns 401 healing on or off. When the upstream answers
 	// 401 to a request that carried the token, the token is dropped, a
@@ -169,26 +101,13 @@ type Handler struct {
 	// Default: /GroupIDDataService/api.
 	APIBase string `json:"api_base,omitempty"`
 
-	// Share, if set, shares this credential's token with the other
-	// replicas that use the same storage and key: one token chain for the
-	// cluster instead of one per replica, and a restarted replica starts
-	// from the shared token. See ShareConfig. Default: off, each replica
-	// gets its own token.
-	Share *ShareConfig `json:"share,omitempty"`
-
 	logger *zap.Logger
-	grant  tokencache.Grant
-	cred   *credential
 	// app is the config's groupid app; tests that provision a handler
 	// outside a Caddy config set it beforehand.
 	app *App
-	// binding binds the requests this handler passes to its credential
+	// binding binds the requests this handler passes to its credentials
 	// (see roundTrip).
 	binding *binding
-	// poolKey and config are set once the credential is acquired and
-	// attached, so Cleanup releases only what Provision took.
-	poolKey string
-	config  configID
 }
 
 // CaddyModule returns the Caddy module information.
@@ -213,101 +132,93 @@ const DefaultAPIBase = "/GroupIDDataService/api"
 const DefaultMaxReplayBody = 1 << 20
 
 // Provision expands placeholders, validates the configuration (once: there
-// is no separate Validate step), and attaches the handler to the pooled
-// credential for its settings, starting the background warm-up if this is
-// the credential's first user. It does no network I/O.
+// is no separate Validate step), and registers the handler's credential
+// (inline) or looks up its named credentials in the config's groupid app.
+// It does no network I/O and starts nothing: the app starts the token
+// sources when the config starts.
 func (h *Handler) Provision(ctx caddy.Context) error {
-	h.logger = loggerFor(ctx)
-	rawPassword, rawSecret := h.Password, h.ClientSecret
-	if err := h.expandPlaceholders(); err != nil {
+	var err error
+	if h.app == nil {
+		if h.app, err = appOf(ctx); err != nil {
+			return err
+		}
+	}
+	h.logger = h.app.loggerFor(ctx)
+	if err := expandPlaceholders([]stringField{{"name", &h.Name}, {"api_base", &h.APIBase}}); err != nil {
 		return err
 	}
 	if err := h.validate(); err != nil {
 		return err
 	}
 	h.applyDefaults()
-	share, err := h.shareSpec(ctx)
+	creds, err := h.credentials(ctx)
 	if err != nil {
 		return err
 	}
-	tlsConfig, trust, err := h.loadTokenTLS(ctx)
-	if err != nil {
-		return err
+	names := make([]string, len(creds))
+	for i, c := range creds {
+		names[i] = c.info.Name
 	}
-	if h.TLSInsecureSkipVerify {
-		h.logger.Warn("tls_insecure_skip_verify is on: the token endpoint's certificate is not checked, so the service account password goes to whoever answers")
+	if len(h.Credentials) == 0 {
+		h.Name = names[0] // the default name, if none was given
 	}
-	h.grant = tokencache.Grant{
-		TokenURL:        h.TokenURL,
-		Username:        h.Username,
-		Password:        h.Password,
-		ClientID:        h.ClientID,
-		ClientSecret:    h.ClientSecret,
-		IdentityStoreID: h.IdentityStoreID,
-		Scope:           h.Scope,
-		BasicAuth:       h.ClientAuth == "basic",
-	}
-	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
-		return errors.New("registering metrics: " + err.Error())
-	}
-	spec := credentialSpec{
-		key: tokencache.HashFields(h.grant.Key(), h.Name,
-			time.Duration(h.Timeout).String(), time.Duration(h.DialTimeout).String(), time.Duration(h.RefreshBefore).String(),
-			share.poolKey()),
-		info: credentialInfo{
-			Name:            h.Name,
-			TokenHost:       tokenHost(h.TokenURL),
-			Username:        h.Username,
-			IdentityStoreID: h.IdentityStoreID,
-		},
-		grant:       h.grant,
-		timeout:     time.Duration(h.Timeout),
-		dialTimeout: time.Duration(h.DialTimeout),
-		refresh:     time.Duration(h.RefreshBefore),
-		reread:      h.rereader(rawPassword, rawSecret),
-		logger:      h.logger,
-		share:       share,
-	}
-	cred, err := acquireCredential(spec)
-	if err != nil {
-		return err
-	}
-	h.cred, h.poolKey = cred, spec.key
-	h.binding = &binding{
-		cred:    cred,
-		replay:  h.ReplayOn401 == nil || *h.ReplayOn401,
-		maxBody: *h.MaxReplayBody,
-		api:     newAPIScope(h.APIBase, h.IdentityStoreID),
-	}
-	transport := tokencache.NewHTTPClient(tlsConfig, time.Duration(h.Timeout), time.Duration(h.DialTimeout)).Transport
-	var storage certmagic.Storage
-	if share != nil {
-		storage = share.storage
-	}
-	if err := cred.attach(ctx.GetMetricsRegistry(), transport, trust, storage); err != nil {
-		return err
-	}
-	h.config = ctx.GetMetricsRegistry()
-	if h.app == nil {
-		if h.app, err = appOf(ctx); err != nil {
-			return err
-		}
-	}
-	h.app.addHandler(h.Name)
+	h.app.addHandler(names...)
+	h.binding = newBinding(creds, h.APIBase, h.ReplayOn401 == nil || *h.ReplayOn401, *h.MaxReplayBody, h.logger)
 	return nil
 }
 
-// ServeHTTP binds the request to the handler's credential and calls the
+// credentials returns the handler's credentials: its inline one, or the
+// named ones it uses (each for a different identity store).
+func (h *Handler) credentials(ctx caddy.Context) ([]*credential, error) {
+	if len(h.Credentials) == 0 {
+		p, err := h.Credential.prepare(ctx, h.Name, h.logger)
+		if err != nil {
+			return nil, err
+		}
+		c, err := h.app.register(p, false)
+		if err != nil {
+			return nil, err
+		}
+		return []*credential{c}, nil
+	}
+	if given := h.Credential.given(); len(given) > 0 || h.Name != "" {
+		if h.Name != "" {
+			given = append(given, "name")
+		}
+		return nil, fmt.Errorf("credentials: a handler that uses named credentials takes no credential settings of its own (given: %s); put them in the named credential",
+			strings.Join(given, ", "))
+	}
+	var creds []*credential
+	stores := map[string]string{}
+	for _, name := range h.Credentials {
+		c, err := h.app.named(name)
+		if err != nil {
+			return nil, err
+		}
+		store := strings.ToLower(c.info.IdentityStoreID)
+		if other, dup := stores[store]; dup {
+			return nil, fmt.Errorf("credentials: %q and %q are both for identity store %s; a handler takes one credential per store", other, name, c.info.IdentityStoreID)
+		}
+		stores[store] = name
+		creds = append(creds, c)
+	}
+	return creds, nil
+}
+
+// ServeHTTP binds the request to the handler's credentials and calls the
 // next handler; reverse_proxy's groupid transport puts the token on the
 // request it sends to GroupID (see roundTrip). The request itself never
 // carries the token. A request is refused before anything is forwarded
-// when no valid token can be had. Paths are checked by the transport, on
-// the URL it sends after every rewrite, not here on the client's.
+// when no valid token can be had for the credential its path names. Paths
+// are checked by the transport, on the URL it sends after every rewrite,
+// not here on the client's.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if _, err := h.cred.src.Token(r.Context()); err != nil {
-		err = h.cred.refusal(err)
-		h.retryAfter(w, err)
-		return err
+	if c := h.binding.front(r.URL.Path); c != nil {
+		if _, err := c.src.Token(r.Context()); err != nil {
+			err = c.refusal(err)
+			h.retryAfter(w, err)
+			return err
+		}
 	}
 	// The binding lasts while the rest of the chain runs; error routes run
 	// after this returns (also after a panic) and are not bound. A
@@ -337,7 +248,7 @@ func (h *Handler) retryAfter(w http.ResponseWriter, err error) {
 	}
 	retry := 1
 	if !nt.RetryAt.IsZero() {
-		secs := math.Ceil(nt.RetryAt.Sub(h.cred.clock.Now()).Seconds())
+		secs := math.Ceil(nt.RetryAt.Sub(h.binding.clock.Now()).Seconds())
 		if secs > 1 {
 			retry = int(secs)
 		}
@@ -345,25 +256,8 @@ func (h *Handler) retryAfter(w http.ResponseWriter, err error) {
 	w.Header().Set("Retry-After", strconv.Itoa(retry))
 }
 
-// Cleanup detaches the handler from its config and releases the pooled
-// credential; the last user stops it. Caddy calls it even when Provision
-// failed, so it releases only what Provision took.
-func (h *Handler) Cleanup() error {
-	if h.config != nil {
-		h.cred.detach(h.config)
-		h.config = nil
-	}
-	if h.poolKey == "" {
-		return nil
-	}
-	err := releaseCredential(h.poolKey)
-	h.poolKey = ""
-	return err
-}
-
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
-	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )

@@ -122,7 +122,7 @@ func TestReprovisionSameCredentialSharesSourceAndToken(t *testing.T) {
 	if err := provision(t, first); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := first.cred.src.Token(context.Background()); err != nil {
+	if _, err := first.cred().src.Token(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	// A reload: the new config provisions before the old one is cleaned up.
@@ -130,13 +130,13 @@ func TestReprovisionSameCredentialSharesSourceAndToken(t *testing.T) {
 	if err := provision(t, second); err != nil {
 		t.Fatal(err)
 	}
-	if err := first.Cleanup(); err != nil {
+	if err := retire(first); err != nil {
 		t.Fatal(err)
 	}
-	if second.cred != first.cred {
+	if second.cred() != first.cred() {
 		t.Fatal("reload created a new token source")
 	}
-	if _, err := second.cred.src.Token(context.Background()); err != nil {
+	if _, err := second.cred().src.Token(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if n := sim.Counters().TokensTotal(); n != 1 {

@@ -87,8 +87,13 @@ func (s apiScope) check(p string) error {
 			}
 		}
 	}
+	return fmt.Errorf("not sending the groupid token to %q: only %sUsers and %sGroups (and below) get it", clip(p), s.prefix, s.prefix)
+}
+
+// clip shortens a path quoted in an error.
+func clip(p string) string {
 	if len(p) > 200 {
-		p = p[:200] + "..."
+		return p[:200] + "..."
 	}
-	return fmt.Errorf("not sending the groupid token to %q: only %sUsers and %sGroups (and below) get it", p, s.prefix, s.prefix)
+	return p
 }

@@ -78,7 +78,7 @@ func TestPromiseTokenLogLines(t *testing.T) {
 		{tokencache.Event{Kind: tokencache.EventShare, ShareState: tokencache.ShareOK, Changed: true}, zapcore.InfoLevel, "shared token storage usable again"},
 	} {
 		before := r.logs.Len()
-		r.h.cred.observe(c.ev)
+		r.h.cred().observe(c.ev)
 		lines := r.logs.All()[before:]
 		if len(lines) != 1 || lines[0].Level != c.level || !strings.HasPrefix(lines[0].Message, c.msg) || lines[0].ContextMap()["credential"] != r.h.Name {
 			t.Errorf("%+v: logged %v, want one %s line %q with the credential", c.ev, lines, c.level, c.msg)
@@ -87,6 +87,7 @@ func TestPromiseTokenLogLines(t *testing.T) {
 	for range 2 { // two loads
 		h := simHandler("https://127.0.0.1:1/GroupIDSecurityService/connect/token")
 		h.AllowHTTP, h.TLSInsecureSkipVerify = false, true
+		h.app = r.newApp()
 		if err := provision(t, h); err != nil {
 			t.Fatal(err)
 		}
@@ -116,24 +117,32 @@ func TestPromiseReloadTLSIsUsedAndAFailedLoadsNever(t *testing.T) {
 	}
 	caFile, otherCA := writeFile(t, "ca.pem", ca.CertPEM()), writeFile(t, "other.pem", other.CertPEM())
 	cert, key := writeFile(t, "client.pem", certPEM), writeFile(t, "client.key", keyPEM)
-	load := func(mod func(*Handler)) *Handler { // one config load
+	var running *Handler
+	// load provisions one config load; start makes it the running config,
+	// replacing the one before, as a successful reload does.
+	load := func(mod func(*Handler), start bool) *Handler {
 		h := simHandler(tokenURL)
 		h.AllowHTTP, h.CACertFile, h.TLSClientCert, h.TLSClientKey = false, caFile, cert, key
 		mod(h)
-		if err := provision(t, h); err != nil {
+		cfg, err := provisionOnly(t, h)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if start {
+			cfg.start()
+			if running != nil {
+				_ = retire(running)
+			}
+			running = h
 		}
 		return h
 	}
-	old := activeOverride.Load()
-	t.Cleanup(func() { activeOverride.Store(old) })
-	first := load(func(*Handler) {})
-	activeOverride.Store(first.config)
-	c := first.cred
+	first := load(func(*Handler) {}, true)
+	c := first.cred()
 	if _, err := c.src.Token(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if failed := load(func(h *Handler) { h.CACertFile = otherCA }); failed.cred != c {
+	if failed := load(func(h *Handler) { h.CACertFile = otherCA }, false); failed.cred() != c {
 		t.Fatal("the test needs the same credential")
 	}
 	if err := forceAttempt(t, c); err != nil {
@@ -150,7 +159,7 @@ func TestPromiseReloadTLSIsUsedAndAFailedLoadsNever(t *testing.T) {
 		{"all trusted again", func(h *Handler) { h.TLSServerName = "localhost" }, true},
 	} {
 		tokens := sim.Counters().TokensTotal()
-		activeOverride.Store(load(tc.mod).config)
+		load(tc.mod, true)
 		if sim.Counters().TokensTotal() != tokens {
 			t.Errorf("%s: the reload cost a token request", tc.name)
 		}

@@ -110,7 +110,7 @@ func TestPromiseProvisionDoesNoNetworkIO(t *testing.T) {
 	}
 	waitUntil(t, "the warm-up token request, with no client request", func() bool { return d.arrived.Load() == 1 })
 	release()
-	if _, err := h.cred.src.Token(context.Background()); err != nil || d.arrived.Load() != 1 {
+	if _, err := h.cred().src.Token(context.Background()); err != nil || d.arrived.Load() != 1 {
 		t.Fatalf("warm-up: %v after %d token requests", err, d.arrived.Load())
 	}
 }
@@ -184,7 +184,7 @@ func TestPromiseRetryAfterIsSecondsUntilNextAttempt(t *testing.T) {
 	r := newRig(t, groupidsim.Config{}, func(r *rig) { r.sim.SetFault(groupidsim.Fault{Kind: groupidsim.FaultDown}) })
 	r.settle()
 	for failures := 1; failures <= 6; failures++ {
-		next := r.h.cred.src.State().NextAttempt
+		next := r.h.cred().src.State().NextAttempt
 		for left := next.Sub(r.clk.Now()); left > 0; left = next.Sub(r.clk.Now()) {
 			st, ra := r.getUser()
 			if want := strconv.Itoa(max(1, int(math.Ceil(left.Seconds())))); st != 503 || ra != want {
@@ -232,13 +232,10 @@ func TestPromiseRefreshingStateOnEveryFace(t *testing.T) {
 	if err := provision(t, h); err != nil {
 		t.Fatal(err)
 	}
-	old := activeOverride.Load()
-	activeOverride.Store(h.config)
-	t.Cleanup(func() { activeOverride.Store(old) })
 	waitUntil(t, "the token request in flight", func() bool { return d.arrived.Load() == 1 })
-	f := lookFaces(t)
-	if f.snapshot != stateRefreshing || f.readyStatus != 503 || f.readyState != stateRefreshing ||
-		f.adminState != stateRefreshing || f.metricState != stateRefreshing || f.metricValid != 0 {
+	f := lookFaces(t, h.app)
+	if f.snapshot != tokencache.ConditionRefreshing || f.readyStatus != 503 || f.readyState != tokencache.ConditionRefreshing ||
+		f.adminState != tokencache.ConditionRefreshing || f.metricState != tokencache.ConditionRefreshing || f.metricValid != 0 {
 		t.Fatalf("a token request in flight, none served: %+v", f)
 	}
 	got := make(chan error, 1)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/caddy-groupid/caddy-groupid/tokencache"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
@@ -22,6 +23,7 @@ func init() {
 // never contacts GroupID. Liveness must not use it: a GroupID outage is no
 // reason to restart the sidecar.
 type Ready struct {
+	app *App
 	// Name of the credential to check: the `name` of a groupid_auth handler
 	// in the same config (placeholders such as {env.X} are expanded as in
 	// that name; a config in which no groupid_auth handler has this name
@@ -31,20 +33,21 @@ type Ready struct {
 
 // Provision expands placeholders in Name and has the config's groupid app
 // check, when the config starts, that a credential of that name exists.
+// The handler reads the credentials of its own config's app.
 func (rd *Ready) Provision(ctx caddy.Context) error {
 	name, err := caddy.NewReplacer().ReplaceOrErr(rd.Name, true, true)
 	if err != nil {
 		return fmt.Errorf("name: %w", err)
 	}
 	rd.Name = name
-	if rd.Name == "" {
-		return nil
+	if rd.app == nil {
+		if rd.app, err = appOf(ctx); err != nil {
+			return err
+		}
 	}
-	app, err := appOf(ctx)
-	if err != nil {
-		return err
+	if rd.Name != "" {
+		rd.app.addReadyName(rd.Name)
 	}
-	app.addReadyName(rd.Name)
 	return nil
 }
 
@@ -65,16 +68,16 @@ type readiness struct {
 
 // readinessEntry is one credential in a readiness answer.
 type readinessEntry struct {
-	Name      string  `json:"name"`
-	State     state   `json:"state"`
-	ExpiresIn float64 `json:"expires_in_seconds"`
-	LastError string  `json:"last_error,omitempty"`
+	Name      string               `json:"name"`
+	State     tokencache.Condition `json:"state"`
+	ExpiresIn float64              `json:"expires_in_seconds"`
+	LastError string               `json:"last_error,omitempty"`
 }
 
 // verdict is the readiness of the running config's credentials.
 func (rd Ready) verdict() readiness {
 	out := readiness{Ready: true}
-	creds := visibleCredentials(rd.Name)
+	creds := rd.app.list(rd.Name)
 	if len(creds) == 0 {
 		out.Ready, out.Reason = false, "no groupid_auth credential is loaded"
 		if rd.Name != "" {
@@ -87,7 +90,7 @@ func (rd Ready) verdict() readiness {
 		if s.lastErr != nil {
 			e.LastError = s.lastErr.Class.String() + " " + s.lastErr.Code
 		}
-		if !s.state.serving() {
+		if !s.state.Serving() {
 			out.Ready = false
 			out.Reason = "no valid token for " + s.info.Name + " (" + string(s.state) + ")"
 		}

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/caddy-groupid/caddy-groupid/tokencache"
 )
 
 func readyAnswer(t *testing.T, rd Ready) (int, readiness) {
@@ -27,23 +27,20 @@ func readyAnswer(t *testing.T, rd Ready) (int, readiness) {
 }
 
 func TestReadyNamesAndEmptyConfig(t *testing.T) {
-	old := activeOverride.Load()
-	t.Cleanup(func() { activeOverride.Store(old) })
-	activeOverride.Store(prometheus.NewRegistry()) // a config with no credential
-	if code, out := readyAnswer(t, Ready{}); code != 503 || out.Ready || !strings.Contains(out.Reason, "no groupid_auth credential is loaded") {
+	if code, out := readyAnswer(t, Ready{app: new(App)}); code != 503 || out.Ready || !strings.Contains(out.Reason, "no groupid_auth credential is loaded") {
 		t.Fatalf("empty config: %d %+v", code, out)
 	}
 
 	r := newRig(t, groupidsim.Config{}, func(r *rig) { r.h.Name = "svc-a" })
 	r.getUser()
 	r.settle()
-	if code, out := readyAnswer(t, Ready{Name: "svc-a"}); code != 200 || !out.Ready || len(out.Credentials) != 1 || out.Credentials[0].State != stateValid {
+	if code, out := readyAnswer(t, Ready{Name: "svc-a", app: r.h.app}); code != 200 || !out.Ready || len(out.Credentials) != 1 || out.Credentials[0].State != tokencache.ConditionValid {
 		t.Fatalf("named credential: %d %+v", code, out)
 	}
-	if code, out := readyAnswer(t, Ready{Name: "svc-b"}); code != 503 || !strings.Contains(out.Reason, "named svc-b") {
+	if code, out := readyAnswer(t, Ready{Name: "svc-b", app: r.h.app}); code != 503 || !strings.Contains(out.Reason, "named svc-b") {
 		t.Fatalf("unknown name: %d %+v", code, out)
 	}
-	if code, out := readyAnswer(t, Ready{}); code != 200 || out.Credentials[0].ExpiresIn <= 0 {
+	if code, out := readyAnswer(t, Ready{app: r.h.app}); code != 200 || out.Credentials[0].ExpiresIn <= 0 {
 		t.Fatalf("all credentials: %d %+v", code, out)
 	}
 }

@@ -178,7 +178,7 @@ func TestReplayBodyByteForByte(t *testing.T) {
 						r.ContentLength, r.TransferEncoding = -1, []string{"chunked"}
 					}
 					next := &answer401Then200{firstRead: firstRead}
-					passedBefore := h.cred.counters.unauthorizedPassed.Load()
+					passedBefore := h.cred().counters.unauthorizedPassed.Load()
 					w, err := serve(h, r, next)
 					if err != nil || w.Code != 200 || next.calls != 2 {
 						t.Fatalf("client got %d (err %v) after %d calls", w.Code, err, next.calls)
@@ -186,7 +186,7 @@ func TestReplayBodyByteForByte(t *testing.T) {
 					if !bytes.Equal(next.bodies[1], want) {
 						t.Fatalf("replayed %d bytes, want the %d sent", len(next.bodies[1]), size)
 					}
-					if n := h.cred.counters.unauthorizedPassed.Load() - passedBefore; n != 0 {
+					if n := h.cred().counters.unauthorizedPassed.Load() - passedBefore; n != 0 {
 						t.Fatalf("%d 401s passed", n)
 					}
 					if _, err := next.first.Read(make([]byte, 1)); !errors.Is(err, errReplayBodyGone) {
@@ -215,7 +215,7 @@ func TestReplayBodyOverMaxNotReplayed(t *testing.T) {
 				r.ContentLength, r.TransferEncoding = -1, []string{"chunked"}
 			}
 			next := &answer401Then200{firstRead: -1}
-			passedBefore := h.cred.counters.unauthorizedPassed.Load()
+			passedBefore := h.cred().counters.unauthorizedPassed.Load()
 			w, err := serve(h, r, next)
 			if err != nil || w.Code != http.StatusUnauthorized || next.calls != 1 {
 				t.Fatalf("client got %d (err %v) after %d calls, want the upstream's 401 after 1", w.Code, err, next.calls)
@@ -223,7 +223,7 @@ func TestReplayBodyOverMaxNotReplayed(t *testing.T) {
 			if !bytes.Equal(next.bodies[0], want) {
 				t.Fatalf("forwarded %d bytes, want %d", len(next.bodies[0]), len(want))
 			}
-			if n := h.cred.counters.unauthorizedPassed.Load() - passedBefore; n != 1 {
+			if n := h.cred().counters.unauthorizedPassed.Load() - passedBefore; n != 1 {
 				t.Fatalf("unauthorizedPassed grew by %d, want 1", n)
 			}
 			if held := replayMemoryHeld.Load(); held != 0 {
@@ -308,7 +308,7 @@ func TestReplayOnlyWhenTheTokenWasDropped(t *testing.T) {
 	if n := sim.Counters().TokensTotal(); n != 1+tokencache.MaxInvalidations {
 		t.Fatalf("%d token requests, want %d", n, 1+tokencache.MaxInvalidations)
 	}
-	if r := h.cred.counters.replays.Load(); r != tokencache.MaxInvalidations {
+	if r := h.cred().counters.replays.Load(); r != tokencache.MaxInvalidations {
 		t.Fatalf("%d replays, want %d", r, tokencache.MaxInvalidations)
 	}
 }

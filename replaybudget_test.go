@@ -237,14 +237,14 @@ func TestReplayMemoryCap(t *testing.T) {
 	waitUntil(t, "the stalled request's chunk being held", func() bool { return replayMemoryHeld.Load() == replayChunkSize })
 
 	// The budget is exhausted: this body streams unkept, its 401 passes.
-	passedBefore := h.cred.counters.unauthorizedPassed.Load()
+	passedBefore := h.cred().counters.unauthorizedPassed.Load()
 	want := pattern(100)
 	next := &answer401Then200{firstRead: -1}
 	w, err := serve(h, httptest.NewRequest("POST", "/GroupIDDataService/api/IdentityStores/2/Users", bytes.NewReader(want)), next)
 	if err != nil || w.Code != http.StatusUnauthorized || next.calls != 1 || !bytes.Equal(next.bodies[0], want) {
 		t.Fatalf("over budget: client got %d (err %v) after %d calls", w.Code, err, next.calls)
 	}
-	if n := h.cred.counters.unauthorizedPassed.Load() - passedBefore; n != 1 {
+	if n := h.cred().counters.unauthorizedPassed.Load() - passedBefore; n != 1 {
 		t.Fatalf("unauthorizedPassed grew by %d, want 1", n)
 	}
 	if held := replayMemoryHeld.Load(); held != replayChunkSize {

@@ -2,8 +2,10 @@ package groupidauth
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -65,14 +67,67 @@ func (p *passage) String() string {
 // passed. One per handler, made in Provision: binding a request costs no
 // allocation.
 type binding struct {
-	cred    *credential
+	// stores are the handler's credentials, each with the API paths its
+	// token may be sent to (its identity store's): one, or one per store.
+	stores  []boundCredential
 	replay  bool
 	maxBody int64
-	api     apiScope
+	name    string // the credential names, comma separated
+	clock   tokencache.Clock
+	logger  *zap.Logger
+	// scopeWarned is when (Unix ns) a refusal for a path outside the
+	// credentials' APIs was last logged.
+	scopeWarned atomic.Int64
 }
 
-// String is what {http.vars.groupid_auth} shows: the credential's name.
-func (b *binding) String() string { return b.cred.info.Name }
+// boundCredential is one credential of a binding and its API scope.
+type boundCredential struct {
+	cred *credential
+	api  apiScope
+}
+
+func newBinding(creds []*credential, apiBase string, replay bool, maxBody int64, logger *zap.Logger) *binding {
+	b := &binding{replay: replay, maxBody: maxBody, clock: creds[0].clock, logger: logger}
+	names := make([]string, len(creds))
+	for i, c := range creds {
+		b.stores = append(b.stores, boundCredential{cred: c, api: newAPIScope(apiBase, c.info.IdentityStoreID)})
+		names[i] = c.info.Name
+	}
+	b.name = strings.Join(names, ",")
+	return b
+}
+
+// String is what {http.vars.groupid_auth} shows: the credential names.
+func (b *binding) String() string { return b.name }
+
+// pick returns the credential whose token may go to path (decoded, as it
+// is sent): the one whose identity store's User or Group API it is under.
+func (b *binding) pick(path string) (*credential, error) {
+	if len(b.stores) == 1 {
+		return b.stores[0].cred, b.stores[0].api.check(path)
+	}
+	for _, s := range b.stores {
+		if s.api.check(path) == nil {
+			return s.cred, nil
+		}
+	}
+	return nil, fmt.Errorf("not sending a groupid token to %q: no credential of this handler (%s) is for its identity store's User or Group API", clip(path), b.name)
+}
+
+// front is the credential whose token the client's path asks for, checked
+// before the request is passed on: the only one, or the one whose store
+// the path names; nil when that cannot be told (the transport decides on
+// the URL it sends).
+func (b *binding) front(path string) *credential {
+	c, err := b.pick(path)
+	if len(b.stores) == 1 {
+		return b.stores[0].cred
+	}
+	if err != nil {
+		return nil
+	}
+	return c
+}
 
 // sender is one round trip to the upstream (the wrapped http transport).
 type sender func(*http.Request) (*http.Response, error)
@@ -96,17 +151,18 @@ func roundTrip(req *http.Request, send sender) (*http.Response, error) {
 	if refusePath(req.URL) {
 		return nil, caddyhttp.Error(http.StatusBadRequest, errPathRefused)
 	}
-	if err := b.api.check(req.URL.Path); err != nil {
-		b.cred.warnOutOfScope(err)
+	cred, err := b.pick(req.URL.Path)
+	if err != nil {
+		b.warnOutOfScope(err)
 		return nil, caddyhttp.Error(http.StatusForbidden, err)
 	}
-	src := b.cred.src
+	src := cred.src
 	tok, err := src.Token(req.Context())
 	if err != nil {
-		return nil, b.cred.refusal(err)
+		return nil, cred.refusal(err)
 	}
 	out := withToken(req, tok)
-	b.cred.counters.requestsInjected.Add()
+	cred.counters.requestsInjected.Add()
 	if !b.replay {
 		return send(out)
 	}
@@ -130,14 +186,14 @@ func roundTrip(req *http.Request, send sender) (*http.Response, error) {
 	// At most one replay per client request (looked up only on a 401).
 	src.Invalidate(tok)
 	if src.Serving() == tok || !replayable || !pass.replayed.CompareAndSwap(false, true) || !body.hold() {
-		b.cred.counters.unauthorizedPassed.Add(1)
+		cred.counters.unauthorizedPassed.Add(1)
 		return resp, nil
 	}
-	b.cred.counters.replays.Add(1)
+	cred.counters.replays.Add(1)
 	discard(resp)
 	fresh, err := src.Token(req.Context())
 	if err != nil {
-		return nil, b.cred.refusal(err)
+		return nil, cred.refusal(err)
 	}
 	again := withToken(req, fresh)
 	again.Body, again.ContentLength = out.Body, out.ContentLength
@@ -201,14 +257,14 @@ func (c *credential) refusal(err error) error {
 // credential's APIs, at most once a minute: a rewrite that sends every
 // request elsewhere must show in the log at Caddy's default level (Caddy
 // logs 4xx handler errors at debug), without a line per request.
-func (c *credential) warnOutOfScope(err error) {
-	now := c.clock.Now().UnixNano()
-	last := c.scopeWarned.Load()
-	if now-last < int64(time.Minute) || !c.scopeWarned.CompareAndSwap(last, now) {
+func (b *binding) warnOutOfScope(err error) {
+	now := b.clock.Now().UnixNano()
+	last := b.scopeWarned.Load()
+	if now-last < int64(time.Minute) || !b.scopeWarned.CompareAndSwap(last, now) {
 		return
 	}
-	c.logger.Load().Warn("request refused: its path, as it leaves reverse_proxy, is outside the credential's User and Group APIs (at most one such line a minute)",
-		zap.String("credential", c.info.Name), zap.Error(err))
+	b.logger.Warn("request refused: its path, as it leaves reverse_proxy, is outside the credential's User and Group APIs (at most one such line a minute)",
+		zap.String("credential", b.name), zap.Error(err))
 }
 
 var errPathRefused = errors.New("path has dot segments, a backslash, a NUL or an encoded separator; not forwarding it with the groupid token")

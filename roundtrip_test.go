@@ -172,7 +172,7 @@ func TestOneReplayPerClientRequest(t *testing.T) {
 	if groupid.calls != 3 {
 		t.Fatalf("GroupID got %d requests, want 3 (one replay in all)", groupid.calls)
 	}
-	if n := h.cred.counters.replays.Load(); n != 1 {
+	if n := h.cred().counters.replays.Load(); n != 1 {
 		t.Fatalf("%d replays counted", n)
 	}
 }
@@ -191,7 +191,7 @@ func TestTransportRefusalGetsRetryAfter(t *testing.T) {
 	dropThenProxy := chain{
 		funcNext(func(http.ResponseWriter, *http.Request) error {
 			r.sim.SetFault(groupidsim.Fault{Kind: groupidsim.FaultDown})
-			r.h.cred.src.Invalidate(r.h.cred.src.Serving())
+			r.h.cred().src.Invalidate(r.h.cred().src.Serving())
 			return nil
 		}),
 		viaProxy(groupid),

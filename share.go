@@ -11,7 +11,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/certmagic"
-	"go.uber.org/zap"
 
 	"github.com/caddy-groupid/caddy-groupid/tokencache"
 )
@@ -92,7 +91,7 @@ func (sc *ShareConfig) validate() error {
 
 // loadShareStorage returns the storage of the share block: its inline
 // module, or the config's storage.
-func (h *Handler) loadShareStorage(ctx caddy.Context) (certmagic.Storage, error) {
+func (h *Credential) loadShareStorage(ctx caddy.Context) (certmagic.Storage, error) {
 	if h.Share.StorageRaw == nil {
 		if st := configStorage(ctx); st != nil {
 			return st, nil
@@ -138,7 +137,7 @@ type shareSpec struct {
 // shareSpec decodes the key and loads the share block's storage module (or
 // takes the config's storage); nil when sharing is off. The storage is
 // first used by the credential's refresh goroutine, never here.
-func (h *Handler) shareSpec(ctx caddy.Context) (*shareSpec, error) {
+func (h *Credential) shareSpec(ctx caddy.Context) (*shareSpec, error) {
 	if h.Share == nil {
 		return nil, nil
 	}
@@ -165,40 +164,4 @@ func (s *shareSpec) poolKey() string {
 		return "share:off"
 	}
 	return tokencache.HashFields("share:on", hex.EncodeToString(s.key), s.storageRaw, s.lockTimeout.String(), s.checkInterval.String())
-}
-
-// observeShare logs what sharing did: a token adopted from storage (info
-// for the first one or after failures, else debug), and each change of the
-// storage's condition (warn when it fails, info when it is usable again);
-// repeated failures are debug. Never a token, a key or a secret.
-func (c *credential) observeShare(ev tokencache.Event) {
-	log := c.logger.Load()
-	if log == nil {
-		return
-	}
-	fields := []zap.Field{zap.String("credential", c.info.Name)}
-	switch ev.Kind {
-	case tokencache.EventAdopt:
-		fields = append(fields, zap.Time("expires", ev.Expiry), zap.String("token_source", "shared"))
-		if ev.First || ev.Recovered {
-			log.Info("using groupid token shared by another replica", fields...)
-		} else {
-			log.Debug("adopted shared groupid token", fields...)
-		}
-	case tokencache.EventShare:
-		fields = append(fields, zap.String("share_state", string(ev.ShareState)))
-		switch ev.ShareState {
-		case tokencache.ShareOK:
-			log.Info("shared token storage usable again", fields...)
-		case tokencache.ShareLockTimeout:
-			log.Warn("share lock not had within lock_timeout; this replica requests its own token", fields...)
-		}
-	case tokencache.EventShareError:
-		fields = append(fields, zap.String("share_state", string(ev.ShareState)), zap.String("error", ev.Reason))
-		if ev.Changed {
-			log.Warn("shared token storage failed; this replica requests its own tokens until it is back", fields...)
-		} else {
-			log.Debug("shared token storage failed again", fields...)
-		}
-	}
 }

@@ -61,7 +61,7 @@ func TestShareValidationNamesTheField(t *testing.T) {
 		h := simHandler("https://gid.example/GroupIDSecurityService/connect/token")
 		sc := c.sc
 		h.Share = &sc
-		err := h.validate()
+		err := h.Credential.validate()
 		if (c.want == "") != (err == nil) || (err != nil && !strings.HasPrefix(err.Error(), c.want)) {
 			t.Errorf("%+v: got %v, want %q", c.sc.LockTimeout, err, c.want)
 		}
@@ -133,7 +133,7 @@ func TestShareNamesAndSealing(t *testing.T) {
 		t.Errorf("storage key %q", k1)
 	}
 
-	s, err := newStorageShare(testShareKey, g)
+	s, err := newStorageShare(testShareKey, g, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestShareNamesAndSealing(t *testing.T) {
 	if err != nil || *got != *e {
 		t.Fatalf("open: %+v, %v", got, err)
 	}
-	wrong, _ := newStorageShare(other, g)
+	wrong, _ := newStorageShare(other, g, nil)
 	wrong.key = s.key
 	if _, err := wrong.open(b1); err != tokencache.ErrShareCorrupt {
 		t.Errorf("open with another key: %v", err)
@@ -182,9 +182,7 @@ func TestSharedCredentialStoresEncryptedAndReports(t *testing.T) {
 	if err := provision(t, h); err != nil {
 		t.Fatal(err)
 	}
-	activeOverride.Store(h.config)
-	t.Cleanup(func() { activeOverride.Store(nil) })
-	tok, err := h.cred.src.Token(context.Background())
+	tok, err := h.cred().src.Token(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,14 +207,14 @@ func TestSharedCredentialStoresEncryptedAndReports(t *testing.T) {
 			t.Fatal("the storage folder holds a token or secret in clear (redacted)")
 		}
 	}
-	snap := h.cred.snapshot()
+	snap := h.cred().snapshot()
 	st := snap.status()
 	if st.TokenSource != "own" || st.ShareLockWaits == nil || *st.ShareLockWaits != 1 || *st.ShareFallbacks != 0 || *st.ShareStorageErrors != 0 {
 		t.Fatalf("status token_source=%q waits=%v", st.TokenSource, st.ShareLockWaits)
 	}
 	_ = tok
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(newStateCollector()); err != nil {
+	if err := reg.Register(appCollector{h.app}); err != nil {
 		t.Fatal(err)
 	}
 	mfs, err := reg.Gather()
@@ -258,11 +256,12 @@ func strconvQuote(s string) string {
 // newFileShare is a storageShare over a file_system storage in dir.
 func newFileShare(t *testing.T, dir string) *storageShare {
 	t.Helper()
-	s, err := newStorageShare(testShareKey, tokencache.Grant{TokenURL: "https://gid/t", Username: "svc", IdentityStoreID: "2"})
+	st := &certmagic.FileStorage{Path: dir}
+	s, err := newStorageShare(testShareKey, tokencache.Grant{TokenURL: "https://gid/t", Username: "svc", IdentityStoreID: "2"},
+		func() certmagic.Storage { return st })
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.use(prometheus.NewRegistry(), &certmagic.FileStorage{Path: dir}) // a config of its own
 	return s
 }
 
@@ -318,34 +317,37 @@ func TestShareLockKeepsALiveHoldersLock(t *testing.T) {
 // not running (or that failed) never has its storage used; the running
 // config's is.
 func TestShareStorageFollowsTheRunningConfig(t *testing.T) {
-	s, err := newStorageShare(testShareKey, tokencache.Grant{TokenURL: "https://gid/t", Username: "svc", IdentityStoreID: "2"})
+	c := new(credential) // its uses only: configs start and stop it
+	s, err := newStorageShare(testShareKey, tokencache.Grant{TokenURL: "https://gid/t", Username: "svc", IdentityStoreID: "2"}, c.storage)
 	if err != nil {
 		t.Fatal(err)
 	}
-	running, failing := prometheus.NewRegistry(), prometheus.NewRegistry()
-	a, b := &certmagic.FileStorage{Path: t.TempDir()}, &certmagic.FileStorage{Path: t.TempDir()}
-	old := activeOverride.Load()
-	activeOverride.Store(running)
-	t.Cleanup(func() { activeOverride.Store(old) })
-	s.use(running, a)
-	s.use(failing, b) // provisioned after the running config
-	if st, err := s.st(); err != nil || st != a {
+	if _, err := s.st(); err == nil {
+		t.Fatal("a storage before any config runs (caddy validate: nothing of ours runs)")
+	}
+	a, b := &credUse{storage: &certmagic.FileStorage{Path: t.TempDir()}}, &credUse{storage: &certmagic.FileStorage{Path: t.TempDir()}}
+	c.attach(a) // the running config
+	// b's config is provisioned after it and never starts: not used.
+	if st, err := s.st(); err != nil || st != a.storage {
 		t.Fatal("a config that is not running supplied the storage")
 	}
-	loaded.Lock()
-	s.storages.drop(failing)
-	loaded.Unlock()
-	activeOverride.Store(prometheus.NewRegistry()) // e.g. caddy validate: nothing of ours runs
-	if st, err := s.st(); err != nil || st != a {
-		t.Fatal("the newest remaining config's storage is not the fallback")
+	// A load whose groupid app started, then failed (another app did not
+	// start): Caddy stops the apps it started; a's storage again.
+	c.attach(b)
+	c.stop(b)
+	if st, err := s.st(); err != nil || st != a.storage {
+		t.Fatal("after a failed load, the failed config's storage is still used")
 	}
 	// A reload to another storage: once the new config runs, its storage
-	// is used, not the first config's.
-	reloaded, c := prometheus.NewRegistry(), &certmagic.FileStorage{Path: t.TempDir()}
-	s.use(reloaded, c)
-	activeOverride.Store(reloaded)
-	if st, err := s.st(); err != nil || st != c {
+	// is used, not the first config's, also after the old one stops.
+	reloaded := &credUse{storage: &certmagic.FileStorage{Path: t.TempDir()}}
+	c.attach(reloaded)
+	if st, err := s.st(); err != nil || st != reloaded.storage {
 		t.Fatal("after a reload to another storage, the first config's storage is still used")
+	}
+	c.stop(a)
+	if st, err := s.st(); err != nil || st != reloaded.storage {
+		t.Fatal("the old config's stop changed the storage")
 	}
 }
 

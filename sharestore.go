@@ -49,10 +49,8 @@ func subkey(key []byte, purpose string) []byte {
 // storageShare is tokencache.Shared over a certmagic.Storage: one
 // encrypted entry under a derived key and a lock of a derived name.
 type storageShare struct {
-	// storages are the storages of the config loads that use the
-	// credential; calls use the running config's. Guarded by loaded's
-	// mutex.
-	storages perConfig[certmagic.Storage]
+	// storage is the running config's storage (nil before one runs).
+	storage func() certmagic.Storage
 	key      string
 	leaseKey string
 	lockName string
@@ -73,7 +71,8 @@ type storageShare struct {
 }
 
 // newStorageShare returns the share of grant g under the share key.
-func newStorageShare(shareKey []byte, g tokencache.Grant) (*storageShare, error) {
+// storage returns the running config's storage.
+func newStorageShare(shareKey []byte, g tokencache.Grant, storage func() certmagic.Storage) (*storageShare, error) {
 	block, err := aes.NewCipher(subkey(shareKey, "groupid_auth share encryption v1"))
 	if err != nil {
 		return nil, fmt.Errorf("share: %w", err)
@@ -82,29 +81,18 @@ func newStorageShare(shareKey []byte, g tokencache.Grant) (*storageShare, error)
 	if err != nil {
 		return nil, fmt.Errorf("share: %w", err)
 	}
-	s := &storageShare{aead: aead}
+	s := &storageShare{aead: aead, storage: storage}
 	s.key, s.lockName = shareNames(shareKey, g)
 	s.leaseKey = s.key + ".lease"
 	return s, nil
 }
 
-// use records the storage of config cfg. Call with loaded's mutex not held.
-func (s *storageShare) use(cfg configID, st certmagic.Storage) {
-	loaded.Lock()
-	defer loaded.Unlock()
-	s.storages.set(cfg, st)
-}
-
-// st is the storage of the running config, or of the newest one.
+// st is the running config's storage.
 func (s *storageShare) st() (certmagic.Storage, error) {
-	active := activeConfig()
-	loaded.Lock()
-	st := s.storages.pick(active)
-	loaded.Unlock()
-	if st == nil {
-		return nil, errors.New("no storage")
+	if st := s.storage(); st != nil {
+		return st, nil
 	}
-	return st, nil
+	return nil, errors.New("no storage")
 }
 
 // entryVersion is the first byte of a stored entry: the format.

@@ -1,13 +1,17 @@
 package groupidauth
 
-import "time"
+import (
+	"time"
+
+	"github.com/caddy-groupid/caddy-groupid/tokencache"
+)
 
 // credentialStatus is a credential as the admin API shows it: its snapshot
 // in JSON, with the counters under the names the metrics use (less _total).
 // No secret, no token.
 type credentialStatus struct {
 	credentialInfo
-	State state `json:"state"`
+	State tokencache.Condition `json:"state"`
 	// TokenExpires is the newest token's expiry, served or not.
 	TokenExpires *time.Time `json:"token_expires,omitempty"`
 	// ExpiresIn is the served token's remaining lifetime; 0 when none is

@@ -21,7 +21,7 @@ import (
 // running config's TLS config for its next token request, so trust
 // material follows reloads without a new token. It also returns the
 // settings as read (files by content), for the credential to compare.
-func (h *Handler) loadTokenTLS(ctx caddy.Context) (*tls.Config, tlsSettings, error) {
+func (h *Credential) loadTokenTLS(ctx caddy.Context) (*tls.Config, tlsSettings, error) {
 	set := tlsSettings{4: h.TLSServerName, 5: fmt.Sprint(h.TLSInsecureSkipVerify)}
 	cfg, err := h.readTokenTLS(ctx, &set)
 	return cfg, set, err
@@ -29,7 +29,7 @@ func (h *Handler) loadTokenTLS(ctx caddy.Context) (*tls.Config, tlsSettings, err
 
 // readTokenTLS is loadTokenTLS; it records each file and the trust pool
 // in set as it reads them (LoadModule clears the pool's raw JSON).
-func (h *Handler) readTokenTLS(ctx caddy.Context, set *tlsSettings) (*tls.Config, error) {
+func (h *Credential) readTokenTLS(ctx caddy.Context, set *tlsSettings) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: h.TLSServerName, InsecureSkipVerify: h.TLSInsecureSkipVerify} //nolint:gosec // opt-in, warned about at load
 	custom := h.TLSServerName != "" || h.TLSInsecureSkipVerify
 
@@ -80,30 +80,26 @@ func (h *Handler) readTokenTLS(ctx caddy.Context, set *tlsSettings) (*tls.Config
 	return cfg, nil
 }
 
-// configTransport sends a credential's token requests with the transport of
+// useTransport sends a credential's token requests with the transport of
 // the running config, so that a reload that changes the trust pool, the CA
 // file or the client certificate takes effect at the next token request
-// (and a CA that was removed is trusted no more), while a load that failed
-// never sends the password anywhere. Before any config runs (caddy
-// validate, a first load) the newest config's transport is used.
-type configTransport struct{ c *credential }
+// (and a CA that was removed is trusted no more), while a load that failed,
+// or was only validated, never sends the password anywhere.
+type useTransport struct{ c *credential }
 
 // RoundTrip implements http.RoundTripper.
-func (t configTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	active := activeConfig()
-	loaded.Lock()
-	rt := t.c.transports.pick(active)
-	loaded.Unlock()
-	if rt == nil {
+func (t useTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	u := t.c.current()
+	if u == nil {
 		if req.Body != nil {
 			_ = req.Body.Close()
 		}
 		return nil, errNoTransport
 	}
-	return rt.RoundTrip(req)
+	return u.transport.RoundTrip(req)
 }
 
-var errNoTransport = errors.New("no config holds this credential")
+var errNoTransport = errors.New("no running config holds this credential")
 
 // tlsSettings is what decides the trust of the token endpoint's TLS
 // connection, one value per field, named as the field. Files are named by

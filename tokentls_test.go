@@ -53,7 +53,7 @@ func firstToken(t *testing.T, h *Handler) (*tokencache.Token, error) {
 	if err := provision(t, h); err != nil {
 		t.Fatalf("provision: %v", err)
 	}
-	return h.cred.src.Token(context.Background())
+	return h.cred().src.Token(context.Background())
 }
 
 func TestPrivateCATrustedByFileOrPoolAndRefusedWithout(t *testing.T) {
@@ -170,7 +170,7 @@ func TestOneCredentialOneTrustPerConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	otherCA := writeFile(t, "other.pem", other.CertPEM())
-	provisionIn := oneConfig(t, func() *Handler {
+	provisionIn, cfg := oneConfig(t, func() *Handler {
 		h := simHandler(tokenURL)
 		h.AllowHTTP, h.CACertFile = false, goodCA
 		return h
@@ -179,7 +179,7 @@ func TestOneCredentialOneTrustPerConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if same, err := provisionIn(func(*Handler) {}); err != nil || same.cred != first.cred {
+	if same, err := provisionIn(func(*Handler) {}); err != nil || same.cred() != first.cred() {
 		t.Fatalf("same TLS settings: %v", err)
 	}
 	for field, mod := range map[string]func(*Handler){
@@ -204,7 +204,8 @@ func TestOneCredentialOneTrustPerConfig(t *testing.T) {
 	if _, err := provisionIn(pool(otherCA)); err == nil || !strings.HasPrefix(err.Error(), "tls_trust_pool: two groupid_auth handlers") {
 		t.Errorf("different tls_trust_pool: %v", err)
 	}
-	if _, err := first.cred.src.Token(context.Background()); err != nil {
+	cfg.start() // the config loaded with the handlers that did not fail
+	if _, err := first.cred().src.Token(context.Background()); err != nil {
 		t.Fatalf("the first handler's trust was replaced: %v", err)
 	}
 }
