@@ -50,7 +50,7 @@ func subkey(key []byte, purpose string) []byte {
 // encrypted entry under a derived key and a lock of a derived name.
 type storageShare struct {
 	// storage is the running config's storage (nil before one runs).
-	storage func() certmagic.Storage
+	storage  func() certmagic.Storage
 	key      string
 	leaseKey string
 	lockName string
