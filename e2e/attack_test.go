@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
 )
 
 // The adversarial suite: what a hostile client, a hostile or broken token
@@ -214,12 +215,12 @@ func TestAttackRemovedCAIsNotTrustedAfterReload(t *testing.T) {
 			Message string `json:"message"`
 		} `json:"last_error"`
 	}
-	eventually(t, 10*time.Second, "the refused refresh in the status", func() bool {
+	testenv.Eventually(t, 10*time.Second, func() bool {
 		if err := json.Unmarshal(s.callURL("GET", admin+"/groupid/status", nil).body, &st); err != nil || len(st) != 1 {
 			return false
 		}
 		return st[0].LastError != nil
-	})
+	}, "the refused refresh in the status")
 	if st[0].State != "degraded" || !strings.Contains(st[0].LastError.Message, "certificate") {
 		t.Fatalf("after removing the CA: state %s, error %q", st[0].State, st[0].LastError.Message)
 	}
@@ -235,9 +236,9 @@ func TestAttackRemovedCAIsNotTrustedAfterReload(t *testing.T) {
 	s.Extra = "after the CA came back"
 	s.load()
 	s.callURL("POST", admin+"/groupid/refresh", nil)
-	eventually(t, 10*time.Second, "a valid state", func() bool {
+	testenv.Eventually(t, 10*time.Second, func() bool {
 		return json.Unmarshal(s.callURL("GET", admin+"/groupid/status", nil).body, &st) == nil && len(st) == 1 && st[0].State == "valid"
-	})
+	}, "a valid state")
 }
 
 // TestAttackEchoedSecretsAreRedacted: a token endpoint that echoes the
@@ -376,20 +377,17 @@ func heapUnderAttack(t *testing.T, s *rig, path string) int64 {
 	// Each request holds at least its connection's goroutine, more once it
 	// is proxied; wait until all are in and every one is blocked waiting
 	// for body bytes (the count holds still), then weigh the heap.
-	last, still := 0, 0
-	eventually(t, 20*time.Second, "301 requests in flight and waiting", func() bool {
-		n := runtime.NumGoroutine()
-		if n == last {
-			still++
-		} else {
-			last, still = n, 0
+	last, changed := 0, time.Now()
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		if n := runtime.NumGoroutine(); n != last {
+			last, changed = n, time.Now()
 		}
-		return n >= idle+301 && still >= 6 // unchanged for 300 ms
-	})
+		return last >= idle+301 && time.Since(changed) >= 300*time.Millisecond // unchanged for 300 ms
+	}, "301 requests in flight and waiting")
 	grown := heap() - before
 	for _, c := range conns {
 		c.Close()
 	}
-	eventually(t, 20*time.Second, "the attack's goroutines to end", func() bool { return runtime.NumGoroutine() < idle+50 })
+	testenv.Eventually(t, 20*time.Second, func() bool { return runtime.NumGoroutine() < idle+50 }, "the attack's goroutines to end")
 	return grown
 }

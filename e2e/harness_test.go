@@ -68,31 +68,23 @@ type rig struct {
 
 func newRig(t *testing.T, cfg groupidsim.Config) *rig {
 	t.Helper()
-	sim := groupidsim.New(cfg)
-	run, err := groupidsim.Start("127.0.0.1:0", sim, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = run.Close() })
-	dir := t.TempDir()
+	gid := testenv.NewSim(t, cfg)
+	sim, run := gid.Sim, gid.Running
 	s := &rig{
 		t: t, sim: sim, run: run,
-		caFile:       filepath.Join(dir, "groupid-ca.pem"),
+		caFile:       gid.CAFile,
 		tokenURL:     testenv.UniqueTokenURL(run.TokenURL()),
-		logFile:      filepath.Join(dir, "caddy.log"),
+		logFile:      filepath.Join(t.TempDir(), "caddy.log"),
 		Password:     sim.Config().Password,
 		ClientSecret: sim.Config().ClientSecret,
 		Timeout:      "10s",
-		TLS:          "ca_cert_file " + filepath.Join(dir, "groupid-ca.pem"),
+		TLS:          "ca_cert_file " + gid.CAFile,
 		tester:       caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort, LoadRequestTimeout: 20 * time.Second}),
 		// A new connection per request: a reload closes idle connections,
 		// and a request sent on one just closed fails with EOF.
 		client: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 	}
 	t.Cleanup(s.client.CloseIdleConnections)
-	if err := run.CA.WriteCertFile(s.caFile); err != nil {
-		t.Fatal(err)
-	}
 	return s
 }
 

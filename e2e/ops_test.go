@@ -10,19 +10,8 @@ import (
 	"time"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
 )
-
-// eventually polls cond every 50 ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a real server, not timing it
-	}
-}
 
 var sampleLine = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$`)
 
@@ -99,9 +88,9 @@ func TestMetricsAfterTrafficFailureAndReload(t *testing.T) {
 	}
 	// Wait for the sidecar to record the failure (the simulator counts the
 	// request before the sidecar has the answer).
-	eventually(t, 5*time.Second, "the failed refresh in the status", func() bool {
+	testenv.Eventually(t, 5*time.Second, func() bool {
 		return strings.Contains(string(s.callURL("GET", admin+"/groupid/status", nil).body), `"refresh_token/transient":1`)
-	})
+	}, "the failed refresh in the status")
 
 	name := s.credentialName()
 	check := func(stage string) {
@@ -177,10 +166,10 @@ func TestStatusRouteAndForcedRefresh(t *testing.T) {
 	}
 	// The simulator counts the request before the sidecar has the answer,
 	// so wait for the status itself to show the refresh.
-	eventually(t, 5*time.Second, "the forced refresh in the status", func() bool {
+	testenv.Eventually(t, 5*time.Second, func() bool {
 		r = s.callURL("GET", admin+"/groupid/status", nil)
 		return strings.Contains(string(r.body), `"grant_type":"refresh_token"`)
-	})
+	}, "the forced refresh in the status")
 	if n := s.sim.Counters().TokensTotal(); n != 2 {
 		t.Errorf("token requests %d, want 2", n)
 	}
@@ -217,16 +206,16 @@ func TestReadinessAndLiveness(t *testing.T) {
 		t.Fatalf("ready before the first token: %d %s", r.status, r.body)
 	}
 	live()
-	eventually(t, 5*time.Second, "ready", func() bool { return s.callURL("GET", ops+"/ready", nil).status == 200 })
+	testenv.Eventually(t, 5*time.Second, func() bool { return s.callURL("GET", ops+"/ready", nil).status == 200 }, "ready")
 	live()
 	s.sim.SetFault(groupidsim.Fault{Kind: groupidsim.FaultDown})
-	eventually(t, 6*time.Second, "not ready after expiry", func() bool { return s.callURL("GET", ops+"/ready", nil).status == 503 })
+	testenv.Eventually(t, 6*time.Second, func() bool { return s.callURL("GET", ops+"/ready", nil).status == 503 }, "not ready after expiry")
 	live()
 	r := s.callURL("GET", ops+"/ready", nil)
 	if !strings.Contains(string(r.body), "unavailable") {
 		t.Errorf("reason missing: %s", r.body)
 	}
 	s.sim.SetFault(groupidsim.Fault{})
-	eventually(t, 10*time.Second, "ready again", func() bool { return s.callURL("GET", ops+"/ready", nil).status == 200 })
+	testenv.Eventually(t, 10*time.Second, func() bool { return s.callURL("GET", ops+"/ready", nil).status == 200 }, "ready again")
 	live()
 }

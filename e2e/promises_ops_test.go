@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
 )
 
 // TestPromiseTwoCredentialsReadinessStatusAndMetrics checks README
@@ -49,14 +50,14 @@ func TestPromiseTwoCredentialsReadinessStatusAndMetrics(t *testing.T) {
 		t.Fatalf("after a revocation: %d", r.status)
 	}
 	status := map[string]map[string]any{}
-	eventually(t, 10*time.Second, "both first token requests in the status", func() bool {
+	testenv.Eventually(t, 10*time.Second, func() bool {
 		var st []map[string]any
 		_ = json.Unmarshal(s.callURL("GET", admin+"/groupid/status", nil).body, &st)
 		for _, e := range st {
 			status[fmt.Sprint(e["name"])] = e
 		}
 		return len(st) == 2 && status["good"]["state"] == "valid" && status["bad"]["state"] == "rejected"
-	})
+	}, "both first token requests in the status")
 	tokens, calls := s.sim.Counters().TokensTotal(), len(s.sim.Requests())
 	for range 20 {
 		if r := s.callURL("GET", ops+"/ready", nil); r.status != 503 || !strings.Contains(string(r.body), "no valid token for bad") {
@@ -172,7 +173,7 @@ func TestPromiseMetricsCountOutcomesAndRefusals(t *testing.T) {
 		if r := s.callURL("POST", admin+"/groupid/refresh", nil); r.status != http.StatusAccepted {
 			t.Fatalf("refresh: %d", r.status)
 		}
-		eventually(t, 10*time.Second, "the forced token requests", func() bool { return attempts() >= want })
+		testenv.Eventually(t, 10*time.Second, func() bool { return attempts() >= want }, "the forced token requests")
 	}
 	password := s.sim.Config().Password
 	s.sim.InvalidateRefreshTokens()

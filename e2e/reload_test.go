@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
 )
 
 // faceView is what an operator sees of the sidecar, less what moves with
@@ -88,9 +89,9 @@ func TestFailedReloadChangesNothingVisible(t *testing.T) {
 	if r := s.call("GET", usersPath+"/"+groupidsim.SeedUserID, nil); r.status != 200 {
 		t.Fatalf("warm-up: %d", r.status)
 	}
-	eventually(t, 5*time.Second, "a valid credential", func() bool {
+	testenv.Eventually(t, 5*time.Second, func() bool {
 		return s.callURL("GET", ops+"/ready", nil).status == 200
-	})
+	}, "a valid credential")
 	token := s.lastRequest("GET", usersPath+"/"+groupidsim.SeedUserID).Authorization
 
 	busy, err := net.Listen("tcp", ":0")

@@ -7,12 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv/live"
 )
 
 // bench holds the shared pieces and the results of every phase.
@@ -67,11 +66,8 @@ func newBench(ctx context.Context, o *options) (_ *bench, err error) {
 	}
 	if !o.noBuild {
 		logf("building Caddy: go build -o %s ./cmd/caddy", o.caddy)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", o.caddy, "./cmd/caddy")
-		cmd.Dir = root
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("go build: %v", err)
+		if err := live.BuildCaddy(ctx, root, o.caddy); err != nil {
+			return nil, err
 		}
 	}
 	b.commands = append(b.commands, "go build -o "+o.caddy+" ./cmd/caddy")
@@ -185,30 +181,18 @@ func firstLine(s string) string {
 
 // newSim starts a simulator over HTTPS and writes its CA for ca_cert_file.
 func (b *bench) newSim(cfg groupidsim.Config) (*groupidsim.Server, *groupidsim.Running, string, error) {
-	sim := groupidsim.New(cfg)
-	run, err := groupidsim.Start("127.0.0.1:0", sim, true)
+	s, err := live.StartSim(cfg, filepath.Join(b.dir, fmt.Sprintf("sim%d-ca.pem", len(b.sims)+1)))
 	if err != nil {
 		return nil, nil, "", err
 	}
-	b.sims = append(b.sims, run)
-	caFile := filepath.Join(b.dir, fmt.Sprintf("sim%d-ca.pem", len(b.sims)))
-	if err := run.CA.WriteCertFile(caFile); err != nil {
-		return nil, nil, "", err
-	}
-	return sim, run, caFile, nil
+	b.sims = append(b.sims, s.Running)
+	return s.Sim, s.Running, s.CAFile, nil
 }
 
 // startConfig starts Caddy with config A (sim != nil) or B and waits until a
 // request through it succeeds.
-func (b *bench) startConfig(name string, run *groupidsim.Running, caFile string, wait bool) (*caddyProc, string, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, "", err
-	}
-	admin, err := freePort()
-	if err != nil {
-		return nil, "", err
-	}
+func (b *bench) startConfig(name string, run *groupidsim.Running, caFile string, wait bool) (*live.Caddy, string, error) {
+	port, admin := live.FreePort(), live.FreePort()
 	var cfg string
 	if run != nil {
 		cfg = configA(admin, port, run.TokenURL(), caFile, b.up.addrA, b.o.aExtra)
@@ -222,14 +206,14 @@ func (b *bench) startConfig(name string, run *groupidsim.Running, caFile string,
 			b.cfgB = cfg
 		}
 	}
-	p, err := startCaddy(b.bin, b.dir, name, cfg, port, admin)
+	p, err := b.startCaddy(b.dir, name, cfg, port, admin)
 	if err != nil {
 		return nil, "", err
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d%s", port, apiPath)
 	if wait {
-		if err := p.waitReady(url, 20*time.Second); err != nil {
-			p.stop()
+		if err := waitServing(p, url); err != nil {
+			p.Stop()
 			return nil, "", err
 		}
 	}

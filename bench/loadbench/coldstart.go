@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv/live"
 )
 
 // coldResult is one request of the cold-start burst.
@@ -152,14 +153,7 @@ func (b *bench) runCold() error {
 
 func (b *bench) coldOnce(name string, sim *groupidsim.Server, run *groupidsim.Running, caFile string) (*coldStartResult, error) {
 	o := b.o
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	admin, err := freePort()
-	if err != nil {
-		return nil, err
-	}
+	port, admin := live.FreePort(), live.FreePort()
 	var cfg string
 	if sim != nil {
 		cfg = configA(admin, port, run.TokenURL(), caFile, b.up.addrA, b.o.aExtra)
@@ -171,16 +165,16 @@ func (b *bench) coldOnce(name string, sim *groupidsim.Server, run *groupidsim.Ru
 	url := fmt.Sprintf("http://127.0.0.1:%d%s", port, apiPath)
 	br := prepareBurst(b.ctx, url, o.coldConns)
 	started := time.Now()
-	p, err := startCaddy(b.bin, b.dir, "cold-"+name, cfg, port, admin)
+	p, err := b.startCaddy(b.dir, "cold-"+name, cfg, port, admin)
 	if err != nil {
 		br.fire(time.Now())
 		return nil, err
 	}
-	defer p.stop()
-	opened, err := waitPort(b.ctx, fmt.Sprintf("127.0.0.1:%d", port), 20*time.Second, func() bool { return !p.exited() })
+	defer p.Stop()
+	opened, err := waitPort(b.ctx, fmt.Sprintf("127.0.0.1:%d", port), 20*time.Second, func() bool { return !p.Exited() })
 	if err != nil {
 		br.fire(time.Now())
-		return nil, fmt.Errorf("port never opened: %v; log:\n%s", err, p.tail(20))
+		return nil, fmt.Errorf("port never opened: %v; log:\n%s", err, p.Tail(20))
 	}
 	res := br.fire(opened)
 	c := &coldStartResult{Config: name, Conns: o.coldConns, Delay: o.coldDelay, PortAfter: opened.Sub(started), Statuses: map[int]int{}}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv/live"
 )
 
 // clockTick is the unit of the CPU times in /proc (USER_HZ, 100 on Linux).
@@ -32,10 +34,10 @@ type cpuMeter struct {
 
 // startCPU takes the starting readings; p is the Caddy process under load,
 // or nil when there is none (config C).
-func startCPU(p *caddyProc) *cpuMeter {
+func startCPU(p *live.Caddy) *cpuMeter {
 	m := &cpuMeter{}
 	if p != nil {
-		m.pids = []int{p.cmd.Process.Pid}
+		m.pids = []int{p.Pid()}
 	}
 	m.start = readCPU(m.pids...)
 	m.caddy = m.caddyNow()

@@ -54,7 +54,7 @@ func (b *bench) runEconomy() error {
 	if err != nil {
 		return err
 	}
-	defer p.stop()
+	defer p.Stop()
 	b.up.counts()
 	e := &economyResult{Rate: o.econRate, Dur: o.econDur, Lifetime: o.lifetime, Window: o.window, Statuses: map[int]int{}}
 	b.econ = e
@@ -64,8 +64,8 @@ func (b *bench) runEconomy() error {
 	e.OtherCPU = cpu.other()
 	e.LoadEnd = time.Now()
 	e.Up = b.up.counts()
-	if p.exited() {
-		return fmt.Errorf("caddy exited during the run; log:\n%s", p.tail(20))
+	if p.Exited() {
+		return fmt.Errorf("caddy exited during the run; log:\n%s", p.Tail(20))
 	}
 	tokenPath := sim.Config().SecurityPrefix + "/connect/token"
 	for _, r := range sim.Requests() {

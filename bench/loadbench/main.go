@@ -36,6 +36,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv/live"
 )
 
 type options struct {
@@ -151,7 +153,7 @@ func main() {
 }
 
 func run(o *options) (code int) {
-	defer killAll()
+	defer live.KillAll()
 	defer func() {
 		if r := recover(); r != nil {
 			logf("panic: %v", r)
@@ -170,7 +172,7 @@ func run(o *options) (code int) {
 		case <-sigs:
 		case <-time.After(15 * time.Second):
 		}
-		killAll()
+		live.KillAll()
 		os.Exit(130)
 	}()
 

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"time"
+
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv/live"
 )
 
 // measurement is one measured wrk run.
@@ -19,7 +21,7 @@ type measurement struct {
 
 // measure runs one wrk run of length d against url; extra goes to wrk
 // before the URL.
-func (b *bench) measure(p *caddyProc, url, header string, d time.Duration, extra ...string) (*measurement, error) {
+func (b *bench) measure(p *live.Caddy, url, header string, d time.Duration, extra ...string) (*measurement, error) {
 	o := b.o
 	b.up.counts()
 	cpu := startCPU(p)
@@ -31,9 +33,9 @@ func (b *bench) measure(p *caddyProc, url, header string, d time.Duration, extra
 	if p != nil {
 		m.ticks = cpu.caddyTicks()
 		m.cpuPerReq = cpuPerRequest(m.ticks, res.Requests)
-		m.rss, _ = rssKB(p.cmd.Process.Pid)
-		if p.exited() {
-			return nil, fmt.Errorf("caddy exited during the run; log:\n%s", p.tail(20))
+		m.rss, _ = rssKB(p.Pid())
+		if p.Exited() {
+			return nil, fmt.Errorf("caddy exited during the run; log:\n%s", p.Tail(20))
 		}
 	}
 	return m, nil

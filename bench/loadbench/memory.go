@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv/live"
 )
 
 type rssSample struct {
@@ -59,7 +60,7 @@ func (b *bench) runMemory() error {
 			return err
 		}
 		mr, err := b.memRun(p, url)
-		p.stop()
+		p.Stop()
 		if err != nil {
 			return fmt.Errorf("config %s: %w", c, err)
 		}
@@ -76,9 +77,9 @@ func (b *bench) runMemory() error {
 	return nil
 }
 
-func (b *bench) memRun(p *caddyProc, url string) (*memRun, error) {
+func (b *bench) memRun(p *live.Caddy, url string) (*memRun, error) {
 	o := b.o
-	pid := p.cmd.Process.Pid
+	pid := p.Pid()
 	mr := &memRun{}
 	start := time.Now()
 	sampleNow := func() {
@@ -109,8 +110,8 @@ func (b *bench) memRun(p *caddyProc, url string) (*memRun, error) {
 			if r.err != nil {
 				return nil, r.err
 			}
-			if p.exited() {
-				return nil, fmt.Errorf("caddy exited during the run; log:\n%s", p.tail(20))
+			if p.Exited() {
+				return nil, fmt.Errorf("caddy exited during the run; log:\n%s", p.Tail(20))
 			}
 			mr.Res = r.res
 			mr.Up = b.up.counts()

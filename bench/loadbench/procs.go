@@ -5,164 +5,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv/live"
 )
 
-// Every child process (caddy, wrk) is started in its own process group and
-// registered here, so that killAll can stop the whole group on any exit
-// path: normal return, error, panic in main, or a signal.
-var (
-	childMu  sync.Mutex
-	children = map[int]*exec.Cmd{}
-)
-
-func registerChild(c *exec.Cmd) {
-	childMu.Lock()
-	children[c.Process.Pid] = c
-	childMu.Unlock()
+// startCaddy starts Caddy (live.StartCaddy) with the given Caddyfile and
+// the simulator's secrets in the environment config A reads, its log in dir.
+func (b *bench) startCaddy(dir, name, caddyfile string, port, admin int) (*live.Caddy, error) {
+	return live.StartCaddy(live.CaddyConfig{Bin: b.bin, Dir: dir, Name: name, Caddyfile: caddyfile, Admin: admin, HTTP: port,
+		Env: []string{"BENCH_GID_PASSWORD=" + simPassword, "BENCH_GID_CLIENT_SECRET=" + simClientSecret}})
 }
 
-func unregisterChild(pid int) {
-	childMu.Lock()
-	delete(children, pid)
-	childMu.Unlock()
-}
-
-// killAll sends SIGKILL to the process group of every child still
-// registered. Only groups this program created are touched.
-func killAll() {
-	childMu.Lock()
-	defer childMu.Unlock()
-	for pid := range children {
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		delete(children, pid)
-	}
-}
-
-// groupAttr puts a child in a new process group and asks the kernel to kill
-// it if this program dies without cleaning up.
-func groupAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-}
-
-// caddyProc is one running Caddy process.
-type caddyProc struct {
-	cmd     *exec.Cmd
-	done    chan struct{}
-	waitErr error
-	logPath string
-	port    int // the site port
-	admin   int // the admin port
-}
-
-// startCaddy runs `caddy run --config <file> --adapter caddyfile` with the
-// given Caddyfile, its stdout and stderr going to a log file in dir.
-func startCaddy(bin, dir, name, caddyfile string, port, admin int) (*caddyProc, error) {
-	cfgPath := filepath.Join(dir, name+".Caddyfile")
-	if err := os.WriteFile(cfgPath, []byte(caddyfile), 0o600); err != nil {
-		return nil, err
-	}
-	logPath := filepath.Join(dir, name+".log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "run", "--config", cfgPath, "--adapter", "caddyfile")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = groupAttr()
-	home := filepath.Join(dir, "home")
-	cmd.Env = append(os.Environ(),
-		"HOME="+home,
-		"XDG_CONFIG_HOME="+filepath.Join(home, "config"),
-		"XDG_DATA_HOME="+filepath.Join(home, "data"),
-		"BENCH_GID_PASSWORD="+simPassword,
-		"BENCH_GID_CLIENT_SECRET="+simClientSecret,
-	)
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, err
-	}
-	registerChild(cmd)
-	p := &caddyProc{cmd: cmd, done: make(chan struct{}), logPath: logPath, port: port, admin: admin}
-	go func() {
-		p.waitErr = cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// exited reports whether the process has already ended.
-func (p *caddyProc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop asks Caddy to exit (SIGTERM), then kills its group after 5 s.
-func (p *caddyProc) stop() {
-	if p == nil {
-		return
-	}
-	pid := p.cmd.Process.Pid
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-	}
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	<-p.done
-	unregisterChild(pid)
-}
-
-// tail returns the last lines of the Caddy log, for error messages.
-func (p *caddyProc) tail(n int) string {
-	b, err := os.ReadFile(p.logPath)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// waitReady polls url until it answers 200 (the whole chain works: Caddy,
-// token, upstream), Caddy exits, or the timeout passes.
-func (p *caddyProc) waitReady(url string, timeout time.Duration) error {
+// waitServing waits until url answers 200 (the whole chain works: Caddy,
+// token, upstream), Caddy exits, or 20 s pass.
+func waitServing(p *live.Caddy, url string) error {
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		if p.exited() {
-			return fmt.Errorf("caddy exited early (%v); log:\n%s", p.waitErr, p.tail(20))
-		}
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("caddy not ready after %s (last: %s); log:\n%s", timeout, last, p.tail(20))
+	return p.WaitReady(20*time.Second, live.OK(client, url))
 }
 
 // rssKB reads VmRSS of the process from /proc/<pid>/status, in KiB.
@@ -184,18 +49,6 @@ func rssKB(pid int) (int64, error) {
 		}
 	}
 	return 0, errors.New("no VmRSS line")
-}
-
-// freePort asks the kernel for an unused loopback port. Another process
-// could take it before Caddy binds it; on these machines that is unlikely
-// enough, and a bind failure shows up as Caddy exiting early.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // runCmd runs a short command and returns its trimmed combined output.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv/live"
 )
 
 // shareRow is one cluster run.
@@ -90,22 +91,15 @@ func (b *bench) shareRun(n int, shared bool) (shareRow, error) {
 	logf("share: %d replicas (sharing %v) for %s, token lifetime %s", n, shared, row.Dur, o.lifetime)
 	var urls []string
 	for i := range n {
-		port, err := freePort()
-		if err != nil {
-			return row, err
-		}
-		admin, err := freePort()
-		if err != nil {
-			return row, err
-		}
+		port, admin := live.FreePort(), live.FreePort()
 		cfg := configShare(admin, port, run.TokenURL(), caFile, run.URL, filepath.Join(dir, "storage"), keyFile, shared)
-		p, err := startCaddy(b.bin, dir, fmt.Sprintf("replica%d", i+1), cfg, port, admin)
+		p, err := b.startCaddy(dir, fmt.Sprintf("replica%d", i+1), cfg, port, admin)
 		if err != nil {
 			return row, err
 		}
-		defer p.stop()
+		defer p.Stop()
 		url := fmt.Sprintf("http://127.0.0.1:%d%s", port, apiPath)
-		if err := p.waitReady(url, 20*time.Second); err != nil {
+		if err := waitServing(p, url); err != nil {
 			return row, err
 		}
 		urls = append(urls, url)

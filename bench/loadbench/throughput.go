@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv/live"
 )
 
 type tpRun struct {
@@ -98,11 +99,11 @@ func (b *bench) abRound(r int, run *groupidsim.Running, caFile string, ld abLoad
 	if r%2 == 0 {
 		order = []string{"B", "A"}
 	}
-	procs := map[string]*caddyProc{}
+	procs := map[string]*live.Caddy{}
 	urls := map[string]string{}
 	defer func() {
 		for _, p := range procs {
-			p.stop()
+			p.Stop()
 		}
 	}()
 	for _, c := range order {
@@ -114,7 +115,7 @@ func (b *bench) abRound(r int, run *groupidsim.Running, caFile string, ld abLoad
 		if err != nil {
 			return nil, fmt.Errorf("round %d config %s: %w", r, c, err)
 		}
-		procs[c], urls[c] = p, fmt.Sprintf("http://127.0.0.1:%d%s", p.port, ld.path)
+		procs[c], urls[c] = p, fmt.Sprintf("http://127.0.0.1:%d%s", p.HTTP, ld.path)
 	}
 	for _, c := range order {
 		if _, err := runWrk(b.ctx, wrkArgs(o.threads, o.conns, o.warmup, urls[c], "", ld.extra...), o.warmup); err != nil {
@@ -144,7 +145,7 @@ func (b *bench) abRound(r int, run *groupidsim.Running, caFile string, ld abLoad
 	if profile {
 		for _, c := range order {
 			// Allocations since start (warm-up included), before Caddy stops.
-			aurl := fmt.Sprintf("http://localhost:%d/debug/pprof/allocs", procs[c].admin)
+			aurl := procs[c].AdminURL("/debug/pprof/allocs")
 			if perr := fetchTo(b.ctx, aurl, filepath.Join(o.profile, c+".allocs.pprof")); perr != nil {
 				logf("allocs profile %s: %v", c, perr)
 			}
@@ -153,7 +154,7 @@ func (b *bench) abRound(r int, run *groupidsim.Running, caFile string, ld abLoad
 	var runs []tpRun
 	for _, c := range []string{"A", "B"} {
 		agg := aggregate(parts[c])
-		agg.rss, _ = rssKB(procs[c].cmd.Process.Pid)
+		agg.rss, _ = rssKB(procs[c].Pid())
 		label := c
 		if c == "A" && o.aa {
 			label = "A (= B, noise check)"
@@ -169,12 +170,12 @@ func (b *bench) abRound(r int, run *groupidsim.Running, caFile string, ld abLoad
 // startProfile fetches a CPU profile of the Caddy process p from its admin
 // endpoint, timed to cover the measured run, and returns a function that
 // waits for it and saves it as <profile dir>/<config>.pprof.
-func (b *bench) startProfile(p *caddyProc, config string, d time.Duration) func() error {
+func (b *bench) startProfile(p *live.Caddy, config string, d time.Duration) func() error {
 	secs := int(d.Seconds())
 	if secs < 1 {
 		secs = 1
 	}
-	url := fmt.Sprintf("http://localhost:%d/debug/pprof/profile?seconds=%d", p.admin, secs)
+	url := p.AdminURL(fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs))
 	done := make(chan error, 1)
 	go func() {
 		done <- fetchTo(b.ctx, url, filepath.Join(b.o.profile, config+".pprof"))

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv/live"
 )
 
 // wrkResult is what the report uses from one wrk run.
@@ -51,11 +53,9 @@ func runWrk(ctx context.Context, args []string, dur time.Duration) (*wrkResult, 
 	cmd := exec.Command("wrk", args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = groupAttr()
-	if err := cmd.Start(); err != nil {
+	if err := live.StartGroup(cmd); err != nil {
 		return nil, err
 	}
-	registerChild(cmd)
 	pid := cmd.Process.Pid
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -67,8 +67,7 @@ func runWrk(ctx context.Context, args []string, dur time.Duration) (*wrkResult, 
 		<-done
 		err = ctx.Err()
 	}
-	_ = syscall.Kill(-pid, syscall.SIGKILL) // any stray member of the group
-	unregisterChild(pid)
+	live.KillGroup(pid) // any stray member of the group
 	if err != nil {
 		return nil, fmt.Errorf("wrk %s: %v\n%s", strings.Join(args, " "), err, out.String())
 	}

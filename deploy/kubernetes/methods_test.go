@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
 )
 
 // allowedMethods are the methods GroupID's User and Group APIs use: the only
@@ -25,13 +26,8 @@ var allowedMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
 // with an Allow header and GroupID sees nothing of it; the allowed methods
 // reach GroupID with the token.
 func TestOnlyAPIMethodsGetToken(t *testing.T) {
-	sim := groupidsim.New(groupidsim.Config{})
-	run, err := groupidsim.Start("127.0.0.1:0", sim, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = run.Close() })
-	cfg := sim.Config()
+	run := testenv.NewSim(t, groupidsim.Config{})
+	sim, cfg := run.Sim, run.Sim.Config()
 
 	_, side := loadDeployment(t)
 	env := side.env()
@@ -43,9 +39,7 @@ func TestOnlyAPIMethodsGetToken(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := run.CA.WriteCertFile(env["GROUPID_CA_FILE"]); err != nil {
-		t.Fatal(err)
-	}
+	env["GROUPID_CA_FILE"] = run.CAFile
 	env["GROUPID_ORIGIN"] = run.URL
 	env["GROUPID_USERNAME"], env["GROUPID_CLIENT_ID"] = cfg.Username, cfg.ClientID
 	env["CADDY_ADMIN"] = "unix/" + filepath.Join(t.TempDir(), "admin.sock") + "|0600"

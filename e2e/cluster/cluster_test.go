@@ -17,6 +17,7 @@ import (
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
 	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv/live"
 )
 
 // Token timing of these tests: 5 s tokens refreshed 2-3 s before expiry
@@ -49,21 +50,14 @@ type cluster struct {
 
 func newCluster(t *testing.T, cfg groupidsim.Config) *cluster {
 	t.Helper()
-	sim := groupidsim.New(cfg)
-	run, err := groupidsim.Start("127.0.0.1:0", sim, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = run.Close() })
+	gid := testenv.NewSim(t, cfg)
+	sim := gid.Sim
 	dir := t.TempDir()
-	c := &cluster{t: t, sim: sim, run: run, dir: dir, shared: filepath.Join(dir, "shared"),
-		caFile: filepath.Join(dir, "ca.pem"), pwFile: filepath.Join(dir, "password"),
+	c := &cluster{t: t, sim: sim, run: gid.Running, dir: dir, shared: filepath.Join(dir, "shared"),
+		caFile: gid.CAFile, pwFile: filepath.Join(dir, "password"),
 		csFile: filepath.Join(dir, "client_secret"), keyFile: filepath.Join(dir, "share.key"),
 		client: &http.Client{Timeout: 10 * time.Second}, refresh: refreshBefore}
 	t.Cleanup(c.client.CloseIdleConnections)
-	if err := run.CA.WriteCertFile(c.caFile); err != nil {
-		t.Fatal(err)
-	}
 	k := make([]byte, 32)
 	_, _ = rand.Read(k)
 	c.key = base64.StdEncoding.EncodeToString(k)
@@ -122,8 +116,8 @@ http://localhost:HTTPPORT {
 	}
 }
 `)
-	return &replica{t: c.t, name: fmt.Sprintf("replica%d", i), dir: c.dir, admin: admin, http: httpPort,
-		caddyfile: caddyfile, httpClient: &http.Client{Timeout: 5 * time.Second}}
+	return &replica{t: c.t, httpClient: &http.Client{Timeout: 5 * time.Second}, CaddyConfig: live.CaddyConfig{
+		Bin: caddyBin, Dir: c.dir, Name: fmt.Sprintf("replica%d", i), Caddyfile: caddyfile, Admin: admin, HTTP: httpPort}}
 }
 
 // shareBlock is the share block of the tests: the config's storage.
@@ -166,7 +160,7 @@ func traffic(client *http.Client, replicas []*replica, stop <-chan struct{}) <-c
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			url := fmt.Sprintf("http://localhost:%d%s", r.http, usersPath)
+			url := fmt.Sprintf("http://localhost:%d%s", r.HTTP, usersPath)
 			for {
 				select {
 				case <-stop:
@@ -182,7 +176,7 @@ func traffic(client *http.Client, replicas []*replica, stop <-chan struct{}) <-c
 				}
 				if status < 200 || status > 299 {
 					mu.Lock()
-					bad = append(bad, fmt.Sprintf("%s at %s: %d", r.name, time.Now().Format("15:04:05.000"), status))
+					bad = append(bad, fmt.Sprintf("%s at %s: %d", r.Name, time.Now().Format("15:04:05.000"), status))
 					mu.Unlock()
 				}
 			}
@@ -201,19 +195,8 @@ func waitServing(t *testing.T, client *http.Client, replicas ...*replica) {
 	t.Helper()
 	for _, r := range replicas {
 		r.waitAdmin(20 * time.Second)
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			resp, err := client.Get(fmt.Sprintf("http://localhost:%d%s", r.http, usersPath))
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s does not serve; log:\n%s", r.name, r.tail(30))
-			}
-			time.Sleep(20 * time.Millisecond)
+		if err := r.proc.WaitReady(20*time.Second, live.OK(client, fmt.Sprintf("http://localhost:%d%s", r.HTTP, usersPath))); err != nil {
+			t.Fatalf("%s does not serve: %v", r.Name, err)
 		}
 	}
 }
@@ -277,7 +260,7 @@ func TestClusterSharesOneToken(t *testing.T) {
 		st := r.mustStatus()
 		sources = append(sources, st.TokenSource)
 		if st.ShareFallbacks == nil || *st.ShareFallbacks != 0 || *st.ShareStorageErrors != 0 {
-			t.Errorf("%s: fallbacks %v, storage errors %v", r.name, st.ShareFallbacks, st.ShareStorageErrors)
+			t.Errorf("%s: fallbacks %v, storage errors %v", r.Name, st.ShareFallbacks, st.ShareStorageErrors)
 		}
 	}
 	sort.Strings(sources)
@@ -286,10 +269,7 @@ func TestClusterSharesOneToken(t *testing.T) {
 	// Restart a replica just after a refresh: it serves the shared token
 	// and makes no token request.
 	before := len(c.tokenRequests())
-	deadline := time.Now().Add(2 * lifetime)
-	for len(c.tokenRequests()) == before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	live.Wait(2*lifetime, func() bool { return len(c.tokenRequests()) > before }) // or restart anyway
 	restarted := replicas[1]
 	restarted.stop()
 	restarted.start()
@@ -325,7 +305,7 @@ func TestClusterSharesOneToken(t *testing.T) {
 	for _, r := range append(replicas, single) {
 		for _, s := range secrets {
 			if strings.Contains(r.log(), s) {
-				t.Errorf("%s log holds a secret (redacted)", r.name)
+				t.Errorf("%s log holds a secret (redacted)", r.Name)
 				break
 			}
 		}

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv/live"
 )
 
 // lockStale is how long CertMagic's file storage waits before it takes
@@ -26,8 +27,8 @@ const (
 // time CertMagic wrote into it.
 func (c *cluster) lockFile(timeout time.Duration) time.Time {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	var created time.Time
+	testenv.Eventually(c.t, timeout, func() bool {
 		files, _ := filepath.Glob(filepath.Join(c.shared, "locks", "groupid_auth_*.lock"))
 		for _, f := range files {
 			b, err := os.ReadFile(f)
@@ -35,25 +36,25 @@ func (c *cluster) lockFile(timeout time.Duration) time.Time {
 				Created time.Time `json:"created"`
 			}
 			if err == nil && json.Unmarshal(b, &meta) == nil && !meta.Created.IsZero() {
-				return meta.Created
+				created = meta.Created
+				return true
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	c.t.Fatalf("no lock file within %s", timeout)
-	return time.Time{}
+		return false
+	}, "a lock file")
+	return created
 }
 
 // forceRefresh asks a replica for a token request now (admin API).
 func (r *replica) forceRefresh() {
 	r.t.Helper()
-	resp, err := r.httpClient.Post(fmt.Sprintf("http://localhost:%d/groupid/refresh", r.admin), "", nil)
+	resp, err := r.httpClient.Post(r.AdminURL("/groupid/refresh"), "", nil)
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		r.t.Fatalf("%s refresh: %s", r.name, resp.Status)
+		r.t.Fatalf("%s refresh: %s", r.Name, resp.Status)
 	}
 }
 
@@ -80,11 +81,7 @@ func TestClusterLockHolderKilledMidRefresh(t *testing.T) {
 	// The replica whose token is its own is the one that refreshes.
 	var leader *replica
 	var followers []*replica
-	deadline := time.Now().Add(10 * time.Second)
-	for leader == nil || len(followers) != 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("no single refreshing replica")
-		}
+	testenv.Eventually(t, 10*time.Second, func() bool {
 		leader, followers = nil, nil
 		for _, r := range replicas {
 			switch r.mustStatus().TokenSource {
@@ -94,8 +91,8 @@ func TestClusterLockHolderKilledMidRefresh(t *testing.T) {
 				followers = append(followers, r)
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return leader != nil && len(followers) == 2
+	}, "a single refreshing replica")
 	stop := make(chan struct{})
 	bad := traffic(c.client, followers, stop)
 
@@ -103,21 +100,14 @@ func TestClusterLockHolderKilledMidRefresh(t *testing.T) {
 	leader.forceRefresh()
 	locked := c.lockFile(10 * time.Second)
 	// The lock is the leader's: its refresh hangs at GroupID.
-	hanging := false
-	for range 200 {
+	testenv.Eventually(t, 2*time.Second, func() bool {
 		for _, rq := range c.sim.Requests() {
 			if strings.HasSuffix(rq.Path, "/connect/token") && rq.Status == 0 {
-				hanging = true
+				return true
 			}
 		}
-		if hanging {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !hanging {
-		t.Fatal("the leader's refresh is not in flight")
-	}
+		return false
+	}, "the leader's refresh in flight")
 	for _, f := range followers {
 		f.forceRefresh() // both now wait for the lock
 	}
@@ -127,19 +117,16 @@ func TestClusterLockHolderKilledMidRefresh(t *testing.T) {
 	killed := time.Now()
 	c.sim.SetFault(groupidsim.Fault{Kind: groupidsim.FaultNone})
 
-	for c.refreshesOK() == before {
-		if time.Since(killed) > 2*lockStale {
-			for _, rq := range c.sim.Requests() {
-				if strings.HasSuffix(rq.Path, "/connect/token") {
-					t.Logf("token request at %s: %d", rq.At.Format("15:04:05.000"), rq.Status)
-				}
+	if !live.Wait(2*lockStale, func() bool { return c.refreshesOK() > before }) {
+		for _, rq := range c.sim.Requests() {
+			if strings.HasSuffix(rq.Path, "/connect/token") {
+				t.Logf("token request at %s: %d", rq.At.Format("15:04:05.000"), rq.Status)
 			}
-			for _, f := range followers {
-				t.Logf("%s:\n%s", f.name, f.tail(12))
-			}
-			t.Fatalf("no replica took over within %s of the kill", 2*lockStale)
 		}
-		time.Sleep(20 * time.Millisecond)
+		for _, f := range followers {
+			t.Logf("%s:\n%s", f.Name, f.tail(12))
+		}
+		t.Fatalf("no replica took over within %s of the kill", 2*lockStale)
 	}
 	tookOver := time.Now()
 	t.Logf("lock taken %s, holder killed %s later, refresh by another replica %s after the kill",
@@ -189,10 +176,10 @@ func TestClusterStorageOutage(t *testing.T) {
 	for _, r := range replicas {
 		st := r.mustStatus()
 		if *st.ShareStorageErrors == 0 || *st.ShareFallbacks == 0 {
-			t.Errorf("%s during the outage: storage errors %d, fallbacks %d", r.name, *st.ShareStorageErrors, *st.ShareFallbacks)
+			t.Errorf("%s during the outage: storage errors %d, fallbacks %d", r.Name, *st.ShareStorageErrors, *st.ShareFallbacks)
 		}
 		if st.TokenSource != "own" {
-			t.Errorf("%s during the outage: token_source %q", r.name, st.TokenSource)
+			t.Errorf("%s during the outage: token_source %q", r.Name, st.TokenSource)
 		}
 	}
 	if err := os.Remove(c.shared); err != nil {
@@ -239,7 +226,7 @@ func TestClusterStorageOutage(t *testing.T) {
 	}
 	for _, r := range replicas {
 		if n := strings.Count(r.log(), "shared token storage failed;"); n != 1 {
-			t.Errorf("%s logged the storage failure %d times, want once", r.name, n)
+			t.Errorf("%s logged the storage failure %d times, want once", r.Name, n)
 		}
 	}
 }

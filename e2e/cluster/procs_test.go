@@ -4,16 +4,17 @@
 package cluster
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv/live"
 )
 
 // caddyBin is the Caddy binary built once by TestMain.
@@ -25,9 +26,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	caddyBin = filepath.Join(dir, "caddy")
-	build := exec.Command("go", "build", "-o", caddyBin, "github.com/caddy-groupid/caddy-groupid/cmd/caddy")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := live.BuildCaddy(context.Background(), "", caddyBin); err != nil {
 		fmt.Fprintln(os.Stderr, "building caddy:", err)
 		os.RemoveAll(dir)
 		os.Exit(1)
@@ -37,93 +36,35 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// replica is one Caddy process.
+// replica is one Caddy process, restartable: its config (Caddyfile and
+// ports) stays, each start is a new process logging to the same file.
 type replica struct {
-	t          *testing.T
-	name       string
-	dir        string
-	admin      int
-	http       int
-	caddyfile  string
-	cmd        *exec.Cmd
-	done       chan struct{}
-	logPath    string
+	t *testing.T
+	live.CaddyConfig
+	proc       *live.Caddy // the last process started
 	startedAt  time.Time
 	httpClient *http.Client
 }
 
-// start runs `caddy run --config <file> --adapter caddyfile` in its own
-// process group (killed if the test binary dies) with a home of its own.
+// start runs the replica's Caddy (testenv.StartCaddy: a process group and
+// a home of its own, killed when the test ends).
 func (r *replica) start() {
 	r.t.Helper()
-	cfg := filepath.Join(r.dir, r.name+".Caddyfile")
-	if err := os.WriteFile(cfg, []byte(r.caddyfile), 0o600); err != nil {
-		r.t.Fatal(err)
-	}
-	r.logPath = filepath.Join(r.dir, r.name+".log")
-	logf, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	cmd := exec.Command(caddyBin, "run", "--config", cfg, "--adapter", "caddyfile")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	home := filepath.Join(r.dir, r.name+"-home")
-	cmd.Env = append(os.Environ(), "HOME="+home,
-		"XDG_CONFIG_HOME="+filepath.Join(home, "config"), "XDG_DATA_HOME="+filepath.Join(home, "data"))
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		r.t.Fatal(err)
-	}
-	r.cmd, r.done, r.startedAt = cmd, make(chan struct{}), time.Now()
-	done := r.done
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(done)
-	}()
-	r.t.Cleanup(r.kill)
+	r.proc, r.startedAt = testenv.StartCaddy(r.t, r.CaddyConfig), time.Now()
 }
 
 // kill ends the process group at once (SIGKILL), as a crash would.
-func (r *replica) kill() {
-	if r.cmd == nil {
-		return
-	}
-	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-	<-r.done
-	r.cmd = nil
-}
+func (r *replica) kill() { r.proc.Kill() }
 
 // stop asks Caddy to exit, then kills it after 5 s.
-func (r *replica) stop() {
-	if r.cmd == nil {
-		return
-	}
-	_ = syscall.Kill(r.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(5 * time.Second):
-	}
-	r.kill()
-}
+func (r *replica) stop() { r.proc.Stop() }
 
 // waitAdmin waits until the admin API answers (the config is loaded).
 func (r *replica) waitAdmin(timeout time.Duration) {
 	r.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		select {
-		case <-r.done:
-			r.t.Fatalf("%s exited early; log:\n%s", r.name, r.tail(30))
-		default:
-		}
-		if _, err := r.status(); err == nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := r.proc.WaitReady(timeout, func() error { _, err := r.status(); return err }); err != nil {
+		r.t.Fatal(err)
 	}
-	r.t.Fatalf("%s not up after %s; log:\n%s", r.name, timeout, r.tail(30))
 }
 
 // credStatus is the part of the admin status the tests read.
@@ -146,7 +87,7 @@ func (c credStatus) tokenRequests() uint64 {
 
 // status reads the replica's credential from its admin API.
 func (r *replica) status() (credStatus, error) {
-	resp, err := r.httpClient.Get(fmt.Sprintf("http://localhost:%d/groupid/status", r.admin))
+	resp, err := r.httpClient.Get(r.AdminURL("/groupid/status"))
 	if err != nil {
 		return credStatus{}, err
 	}
@@ -162,22 +103,12 @@ func (r *replica) mustStatus() credStatus {
 	r.t.Helper()
 	st, err := r.status()
 	if err != nil {
-		r.t.Fatalf("%s: %v", r.name, err)
+		r.t.Fatalf("%s: %v", r.Name, err)
 	}
 	return st
 }
 
-func (r *replica) tail(n int) string {
-	b, _ := os.ReadFile(r.logPath)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (r *replica) tail(n int) string { return r.proc.Tail(n) }
 
 // log returns the replica's whole log.
-func (r *replica) log() string {
-	b, _ := os.ReadFile(r.logPath)
-	return string(b)
-}
+func (r *replica) log() string { return r.proc.Log() }

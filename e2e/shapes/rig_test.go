@@ -79,17 +79,9 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	sim := groupidsim.New(groupidsim.Config{})
-	run, err := groupidsim.Start("127.0.0.1:0", sim, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = run.Close() })
-	r := &rig{t: t, sim: sim, run: run, dir: t.TempDir()}
-	r.caFile = filepath.Join(r.dir, "groupid-ca.pem")
-	if err := run.CA.WriteCertFile(r.caFile); err != nil {
-		t.Fatal(err)
-	}
+	gid := testenv.NewSim(t, groupidsim.Config{})
+	sim, run := gid.Sim, gid.Running
+	r := &rig{t: t, sim: sim, run: run, dir: t.TempDir(), caFile: gid.CAFile}
 	cfg := sim.Config()
 	// The file names are the ones Caddyfile.example reads from GROUPID_SECRETS_DIR.
 	for name, v := range map[string]string{"password": cfg.Password, "client_secret": cfg.ClientSecret} {
@@ -169,23 +161,11 @@ func load(t *testing.T, caddyfile string) {
 func (r *rig) waitForToken() {
 	r.t.Helper()
 	// The simulator lists a token before it counts its request: wait for both.
-	poll(r.t, 10*time.Second, "the first token", func() bool {
+	testenv.Eventually(r.t, 10*time.Second, func() bool {
 		return len(r.sim.IssuedTokens()) > 0 && r.sim.Counters().TokensTotal() > 0
-	})
+	}, "the first token")
 	if n := r.sim.Counters().TokensTotal(); n != 1 {
 		r.t.Errorf("token requests after the config load: %d, want 1", n)
-	}
-}
-
-// poll checks cond until it holds, failing the test after timeout.
-func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition, not timing anything
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
 )
 
 // clientQuery is the query every scenario request carries.
@@ -208,7 +209,7 @@ func (r *rig) assertNoTokenInReply(t *testing.T, who string, got reply) {
 func (r *rig) apiRequestsSince(t *testing.T, before int) []groupidsim.Request {
 	t.Helper()
 	var reqs []groupidsim.Request
-	poll(t, 10*time.Second, "GroupID to finish its requests", func() bool {
+	testenv.Eventually(t, 10*time.Second, func() bool {
 		reqs = r.sim.Requests()[before:]
 		for _, q := range reqs {
 			if q.Status == 0 {
@@ -216,7 +217,7 @@ func (r *rig) apiRequestsSince(t *testing.T, before int) []groupidsim.Request {
 			}
 		}
 		return true
-	})
+	}, "GroupID to finish its requests")
 	var api []groupidsim.Request
 	for _, q := range reqs {
 		if !strings.EqualFold(q.Path, tokenPath) {

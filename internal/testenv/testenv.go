@@ -1,10 +1,12 @@
-// Package testenv holds set-up shared by the test packages that run Caddy
-// in-process: a hermetic home for Caddy, and the files that
-// Caddyfile.example reads (secrets and a CA certificate).
+// Package testenv holds set-up shared by the test packages: a hermetic
+// home for an in-process Caddy, the files that Caddyfile.example reads
+// (secrets and a CA certificate), free ports, the GroupID simulator with
+// its CA file (NewSim), Caddy as a child process (StartCaddy), and one
+// Eventually for every test that waits for a condition. Package live
+// holds the parts the load benchmark shares, without package testing.
 package testenv
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +17,7 @@ import (
 	"github.com/caddyserver/certmagic"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv/live"
 )
 
 // RunHermetic runs the tests of m with Caddy's autosave, storage and the
@@ -58,17 +61,10 @@ func SecretFiles(t testing.TB) (dir, caFile string) {
 	return dir, caFile
 }
 
-// FreePort returns a TCP port of 127.0.0.1 that was free a moment ago, for
-// a test's listeners: test packages run in parallel, and two runs of the
-// suite on one machine must not collide on fixed ports.
-func FreePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic("no free port: " + err.Error())
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// FreePort returns a TCP port of 127.0.0.1 that was free a moment ago
+// (live.FreePort), for a test's listeners: test packages run in parallel,
+// and two runs of the suite on one machine must not collide on fixed ports.
+func FreePort() int { return live.FreePort() }
 
 // UniqueTokenURL returns tokenURL with a query of its own (the simulator
 // ignores it). The sidecar keeps tokens process-wide by grant, token URL
