@@ -1,6 +1,7 @@
 package groupidauth
 
 import (
+	"maps"
 	"net/http"
 	"net/textproto"
 	"strings"
@@ -26,23 +27,34 @@ var overrideHeaders = [...]string{
 // downstream), plus Authorization set to auth (shared, never changed).
 // The copy is made in the round trip, after every header_up and
 // request_header, so nothing added by the config can steer the token
-// either.
+// either. h is only read: it is reverse_proxy's, which logs it and sends
+// it again on a retry (see withToken).
+//
+// The copy is maps.Clone, which copies the map's table as it is (no
+// rehashing of each field); the fields that must not travel are then
+// deleted from the copy in one pass over it. Every key is looked at, not
+// only the canonical spellings: a module may have set a field under any
+// spelling.
 func outgoingHeader(h http.Header, auth []string) http.Header {
-	out := make(http.Header, len(h)+1)
-	for k, v := range h {
+	out := maps.Clone(h)
+	if out == nil {
+		out = make(http.Header, 1)
+	}
+	for k, v := range out {
 		switch {
 		case len(k) < len("Connection"):
 		case k == "Connection":
-			if v = keepConnectionTokens(v); len(v) == 0 {
-				continue
+			if kept := keepConnectionTokens(v); len(kept) == 0 {
+				delete(out, k)
+			} else {
+				out[k] = kept
 			}
 		case len(k) == len("Authorization") && strings.EqualFold(k, "Authorization"):
-			continue
+			delete(out, k)
 		// Every override header starts with X and is 13 to 22 bytes long.
 		case len(k) >= 13 && len(k) <= 22 && k[0]|0x20 == 'x' && isOverrideHeader(k):
-			continue
+			delete(out, k)
 		}
-		out[k] = v
 	}
 	out["Authorization"] = auth
 	return out
