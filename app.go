@@ -145,7 +145,13 @@ func (a *App) check() error {
 	}
 	for _, name := range a.readyNames {
 		if _, ok := a.creds[name]; !ok {
-			return fmt.Errorf("groupid_ready: no groupid credential named %q in this config (names: %s)", name, strings.Join(a.namesLocked(), ", "))
+			names := slices.Clone(a.handlers) // in config order, then the unused named ones
+			for _, n := range a.namesLocked() {
+				if !slices.Contains(names, n) {
+					names = append(names, n)
+				}
+			}
+			return fmt.Errorf("groupid_ready: no groupid_auth credential named %q in this config (names: %s)", name, strings.Join(names, ", "))
 		}
 	}
 	return nil

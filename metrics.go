@@ -9,11 +9,13 @@ import (
 // that names the metrics.
 var descs = newMetricDescs()
 
-// registerMetrics registers the collector of app with the registry of its
-// config load (each load has a fresh one). Every series is read from the
-// app's credentials at scrape time, while it runs, from the same snapshot
-// the admin status shows, so a reload neither loses nor duplicates series,
-// a failed load changes none, and a credential that is gone has none.
+// registerMetrics registers a collector with the registry of app's config
+// load (each load has a fresh one). Every series is read at scrape time
+// from the running config's credentials (app's own when no config runs, as
+// in unit tests), from the same snapshot the admin status shows, so a
+// reload neither loses nor duplicates series, a failed load changes none
+// (Caddy's admin /metrics serves the newest load's registry, also after
+// that load failed), and a credential that is gone has none.
 func registerMetrics(reg *prometheus.Registry, app *App) error {
 	if reg == nil {
 		return nil
@@ -29,7 +31,11 @@ func (c appCollector) Describe(ch chan<- *prometheus.Desc) { descs.describe(ch) 
 
 // Collect implements prometheus.Collector.
 func (c appCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, cred := range c.app.list("") {
+	app := runningApp()
+	if app == nil {
+		app = c.app
+	}
+	for _, cred := range app.list("") {
 		descs.collect(ch, cred.snapshot())
 	}
 }

@@ -57,15 +57,44 @@ func buildDataEndpoints() []endpoint {
 }
 
 // storeScoped wraps a handler whose first argument is the identity store:
-// any store but the configured one is 404.
+// a store the simulator does not serve is 404; a token issued for another
+// store is 401 (and counted).
 func storeScoped(h func(s *Server, w http.ResponseWriter, r *http.Request, args []string)) func(*Server, http.ResponseWriter, *http.Request, []string) {
 	return func(s *Server, w http.ResponseWriter, r *http.Request, args []string) {
-		if !sameStore(args[0], s.cfg.IdentityStoreID) {
+		store, ok := s.store(args[0])
+		if !ok {
 			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		if issued := s.tokenStoreOf(bearer(r)); issued != "" && issued != store {
+			s.mu.Lock()
+			s.counters.WrongStoreTokens++
+			s.mu.Unlock()
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="The token is for another identity store"`)
+			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
 		h(s, w, r, args[1:])
 	}
+}
+
+// store returns the configured spelling of identity store id, if served.
+func (s *Server) store(id string) (string, bool) {
+	for _, st := range append([]string{s.cfg.IdentityStoreID}, s.cfg.ExtraIdentityStores...) {
+		if sameStore(id, st) {
+			return st, true
+		}
+	}
+	return "", false
+}
+
+// bearer is the request's bearer token as authenticate reads it.
+func bearer(r *http.Request) string {
+	h := strings.Join(r.Header.Values("Authorization"), ",")
+	if len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
 }
 
 // sameStore compares identity store IDs, numerically when both are numbers.
@@ -128,11 +157,7 @@ func matchSegments(pattern, segs []string) ([]string, bool) {
 // answers 401 itself when it fails. Several Authorization headers are
 // joined with commas before parsing, as ASP.NET sees them.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) bool {
-	h := strings.Join(r.Header.Values("Authorization"), ",")
-	var token string
-	if len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
-		token = strings.TrimSpace(h[7:])
-	}
+	token := bearer(r)
 	if token == "" {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		w.WriteHeader(http.StatusUnauthorized)

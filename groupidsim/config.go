@@ -35,6 +35,11 @@ type Config struct {
 	// IdentityStoreID is the store the password grant must name in
 	// identity_store_id and the {is} path segment the Data API accepts.
 	IdentityStoreID string
+	// ExtraIdentityStores are further stores the service account may get
+	// tokens for, as a GroupID with several identity stores. A token is for
+	// the store its password grant named: the Data API answers 401 to it on
+	// another store's path (and counts it in Counters.WrongStoreTokens).
+	ExtraIdentityStores []string
 	// TokenLifetime is how long an access token is accepted; default 1200s.
 	TokenLifetime time.Duration
 	// RefreshTokenLifetime is the absolute lifetime of a refresh token family,

@@ -10,10 +10,16 @@ type Counters struct {
 	// APICalls counts Data API and log download calls by the HTTP status
 	// returned.
 	APICalls map[int]int
+	// PasswordGrantsByStore counts successful password grants by the
+	// identity store they named: one per token chain.
+	PasswordGrantsByStore map[string]int
+	// WrongStoreTokens counts Data API calls with a valid token issued for
+	// another identity store than the path's (answered 401).
+	WrongStoreTokens int
 }
 
 func newCounters() Counters {
-	return Counters{TokenRequests: map[string]int{}, APICalls: map[int]int{}}
+	return Counters{TokenRequests: map[string]int{}, APICalls: map[int]int{}, PasswordGrantsByStore: map[string]int{}}
 }
 
 // Tokens returns the number of token requests for grant, whatever the outcome.
@@ -47,6 +53,10 @@ func (s *Server) Counters() Counters {
 	for k, v := range s.counters.APICalls {
 		c.APICalls[k] = v
 	}
+	for k, v := range s.counters.PasswordGrantsByStore {
+		c.PasswordGrantsByStore[k] = v
+	}
+	c.WrongStoreTokens = s.counters.WrongStoreTokens
 	return c
 }
 

@@ -92,7 +92,8 @@ func (s *Server) passwordGrant(w http.ResponseWriter, form map[string]string, fa
 		fail(http.StatusBadRequest, "invalid_scope", "a requested scope is not allowed for this client")
 		return
 	}
-	if !sameStore(store, s.cfg.IdentityStoreID) {
+	store, known := s.store(store)
+	if !known {
 		fail(http.StatusBadRequest, "invalid_grant", "unknown identity store")
 		return
 	}
@@ -103,7 +104,7 @@ func (s *Server) passwordGrant(w http.ResponseWriter, form map[string]string, fa
 		fail(s.cfg.WrongPasswordStatus, "invalid_grant", "invalid_username_or_password")
 		return
 	}
-	s.tokenOK(w, "password", s.issueForPassword(scope))
+	s.tokenOK(w, "password", s.issueForPassword(scope, store))
 }
 
 func (s *Server) refreshGrant(w http.ResponseWriter, form map[string]string, fail failFunc) {

@@ -9,6 +9,7 @@ import (
 // accessRecord is what the simulator knows about an issued access token.
 type accessRecord struct {
 	family  uint64
+	store   string // the identity store the family's password grant named
 	expires time.Time
 	revoked bool
 }
@@ -30,11 +31,12 @@ type tokenStore struct {
 	issued       []string
 	issuedRT     []string
 	lastFamily   uint64
+	familyStore  map[uint64]string
 	reuseCounter int
 }
 
 func newTokenStore() tokenStore {
-	return tokenStore{access: map[string]*accessRecord{}, refresh: map[string]*refreshRecord{}}
+	return tokenStore{access: map[string]*accessRecord{}, refresh: map[string]*refreshRecord{}, familyStore: map[uint64]string{}}
 }
 
 // newOpaqueToken returns 32 random bytes as unpadded base64url (43 chars).
@@ -62,7 +64,7 @@ func (s *Server) issueLocked(family uint64, scope []string, refreshExpiry time.T
 		refreshExpiry = now.Add(s.cfg.RefreshTokenLifetime)
 	}
 	res := grantResult{access: newOpaqueToken(), scope: scope}
-	t.access[res.access] = &accessRecord{family: family, expires: now.Add(s.cfg.TokenLifetime)}
+	t.access[res.access] = &accessRecord{family: family, store: t.familyStore[family], expires: now.Add(s.cfg.TokenLifetime)}
 	t.issued = append(t.issued, res.access)
 	if contains(scope, "offline_access") {
 		res.refresh = newOpaqueToken()
@@ -72,11 +74,24 @@ func (s *Server) issueLocked(family uint64, scope []string, refreshExpiry time.T
 	return res
 }
 
-// issueForPassword starts a new family.
-func (s *Server) issueForPassword(scope []string) grantResult {
+// issueForPassword starts a new family, for identity store store.
+func (s *Server) issueForPassword(scope []string, store string) grantResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.tokens.familyStore[s.tokens.lastFamily+1] = store
+	s.counters.PasswordGrantsByStore[store]++
 	return s.issueLocked(0, scope, time.Time{})
+}
+
+// tokenStoreOf is the identity store the access token was issued for, or
+// "" when it is unknown.
+func (s *Server) tokenStoreOf(token string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec := s.tokens.access[token]; rec != nil {
+		return rec.store
+	}
+	return ""
 }
 
 // redeemRefresh consumes a refresh token and issues its successors. The
