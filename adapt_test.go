@@ -158,3 +158,19 @@ func TestCaddyfileExample(t *testing.T) {
 		t.Fatalf("validate without username: %v", err)
 	}
 }
+
+// TestReadmeNamedCredentialExample: the README's named-credential example
+// is testdata/adapt/named.caddyfile, which TestAdaptGolden adapts.
+func TestReadmeNamedCredentialExample(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("testdata/adapt/named.caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```caddyfile\n"+string(example)+"```") {
+		t.Fatal("README's named-credential example differs from testdata/adapt/named.caddyfile")
+	}
+}

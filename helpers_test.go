@@ -358,3 +358,8 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func retire(h *Handler) error {
 	return errors.Join(h.app.Stop(), h.app.Cleanup())
 }
+
+// newTestContext is a fresh Caddy context.
+func newTestContext() (caddy.Context, context.CancelFunc) {
+	return caddy.NewContext(caddy.Context{Context: context.Background()})
+}
