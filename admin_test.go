@@ -7,10 +7,12 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
 	"github.com/caddy-groupid/caddy-groupid/tokencache"
 )
 
@@ -23,6 +25,7 @@ func apiStatus(err error) int {
 }
 
 func TestAdminStatusShowsNoSecretAndFiltersByName(t *testing.T) {
+	t.Parallel() // the rig's seams are its app's options
 	r := newRig(t, groupidsim.Config{}, func(r *rig) { r.h.Name = "svc-a" })
 	r.getUser()
 	r.settle()
@@ -55,6 +58,7 @@ func TestAdminStatusShowsNoSecretAndFiltersByName(t *testing.T) {
 }
 
 func TestAdminRefreshForcesOneTokenRequest(t *testing.T) {
+	t.Parallel() // the rig's seams are its app's options
 	r := newRig(t, groupidsim.Config{}, func(r *rig) { r.h.Name = "svc-a" })
 	r.getUser()
 	r.settle()
@@ -70,7 +74,7 @@ func TestAdminRefreshForcesOneTokenRequest(t *testing.T) {
 	if err := a.handleRefresh(w, httptest.NewRequest("POST", "/groupid/refresh?name=svc-a", nil)); err != nil || w.Code != http.StatusAccepted {
 		t.Fatalf("refresh: %v %d", err, w.Code)
 	}
-	waitUntil(t, "the forced token request", func() bool { return r.tokenRequests() > before })
+	testenv.Eventually(t, 10*time.Second, func() bool { return r.tokenRequests() > before }, "the forced token request")
 	r.settle()
 	if got := r.tokenRequests() - before; got != 1 {
 		t.Fatalf("forced refresh made %d token requests, want 1", got)

@@ -102,6 +102,7 @@ func requestStatus(r *rig) int {
 // metrics say the same thing in each: a token is served exactly when
 // requests are forwarded with one.
 func TestEveryFaceAgreesInEveryState(t *testing.T) {
+	t.Parallel() // the rig's seams are its app's options
 	r := newRig(t, groupidsim.Config{}, nil)
 	steps := []struct {
 		name       string

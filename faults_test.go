@@ -114,6 +114,7 @@ func TestOutageLongerThanTokenLifetime(t *testing.T) {
 // TestColdStartWhileGroupIDDown: the handler provisions and serves (503 with
 // Retry-After) while GroupID is unreachable and recovers on its own.
 func TestColdStartWhileGroupIDDown(t *testing.T) {
+	t.Parallel() // the rig's seams are its app's options
 	r := newRig(t, groupidsim.Config{}, func(r *rig) { r.sim.SetFault(groupidsim.Fault{Kind: groupidsim.FaultDown}) })
 	for range 50 {
 		st, ra := r.getUser()
@@ -135,6 +136,7 @@ func TestColdStartWhileGroupIDDown(t *testing.T) {
 // no refresh token is ever replayed, and an invalidated refresh token costs
 // exactly one password grant.
 func TestRefreshChainOverTenLifetimes(t *testing.T) {
+	t.Parallel() // the rig's seams are its app's options
 	r := newRig(t, groupidsim.Config{ReuseRevokesFamily: true}, nil)
 	step := 10 * time.Second
 	for r.elapsed() < 10*groupidsim.DefaultTokenLifetime {
@@ -170,6 +172,7 @@ func TestRefreshChainOverTenLifetimes(t *testing.T) {
 // TestConcurrentRequestsAcrossRefreshBoundaries: 500 concurrent requests
 // while refreshes happen never make the sidecar reuse a refresh token.
 func TestConcurrentRequestsAcrossRefreshBoundaries(t *testing.T) {
+	t.Parallel() // the rig's seams are its app's options
 	r := newRig(t, groupidsim.Config{ReuseRevokesFamily: true}, nil)
 	r.getUser()
 	r.settle()
@@ -198,6 +201,7 @@ func TestConcurrentRequestsAcrossRefreshBoundaries(t *testing.T) {
 // token request; a body too large to buffer gets the 401, and the next
 // request succeeds.
 func TestRevokedTokensHealWithOneReplay(t *testing.T) {
+	t.Parallel() // the rig's seams are its app's options
 	r := newRig(t, groupidsim.Config{}, nil)
 	r.getUser()
 	r.settle()

@@ -340,19 +340,6 @@ func statusOf(err error) int {
 	return 0
 }
 
-// waitUntil polls cond until it holds, failing the test after a deadline
-// (for work another goroutine does at once, never for timing).
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not happen within 10 s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // retire ends the config of h, as Caddy ends a config a reload replaced:
 // its app stops and releases its credentials.
 func retire(h *Handler) error {

@@ -26,6 +26,7 @@ import (
 // storage usable again" (one warning per change of state; tokencache's
 // tests drive the share events themselves).
 func TestPromiseTokenLogLines(t *testing.T) {
+	t.Parallel() // the rig's seams are its app's options
 	r := newRig(t, groupidsim.Config{}, nil)
 	r.getUser()
 	r.settle()

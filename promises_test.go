@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
 	"github.com/caddy-groupid/caddy-groupid/tokencache"
 )
 
@@ -89,7 +90,7 @@ func forceAttempt(t *testing.T, c *credential) *tokencache.Error {
 	}
 	before := attempts()
 	c.src.ForceRefresh()
-	waitUntil(t, "the forced token request", func() bool { return attempts() > before })
+	testenv.Eventually(t, 10*time.Second, func() bool { return attempts() > before }, "the forced token request")
 	return c.src.State().LastErr
 }
 
@@ -108,7 +109,7 @@ func TestPromiseProvisionDoesNoNetworkIO(t *testing.T) {
 	if n := d.answered.Load(); n != 0 {
 		t.Fatalf("Provision returned after %d token answers; it must not wait for GroupID", n)
 	}
-	waitUntil(t, "the warm-up token request, with no client request", func() bool { return d.arrived.Load() == 1 })
+	testenv.Eventually(t, 10*time.Second, func() bool { return d.arrived.Load() == 1 }, "the warm-up token request, with no client request")
 	release()
 	if _, err := h.cred().src.Token(context.Background()); err != nil || d.arrived.Load() != 1 {
 		t.Fatalf("warm-up: %v after %d token requests", err, d.arrived.Load())
@@ -232,7 +233,7 @@ func TestPromiseRefreshingStateOnEveryFace(t *testing.T) {
 	if err := provision(t, h); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the token request in flight", func() bool { return d.arrived.Load() == 1 })
+	testenv.Eventually(t, 10*time.Second, func() bool { return d.arrived.Load() == 1 }, "the token request in flight")
 	f := lookFaces(t, h.app)
 	if f.snapshot != tokencache.ConditionRefreshing || f.readyStatus != 503 || f.readyState != tokencache.ConditionRefreshing ||
 		f.adminState != tokencache.ConditionRefreshing || f.metricState != tokencache.ConditionRefreshing || f.metricValid != 0 {

@@ -14,10 +14,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
 	"github.com/caddy-groupid/caddy-groupid/tokencache"
 )
 
@@ -272,7 +274,7 @@ func TestReplayThroughRealTransport(t *testing.T) {
 			t.Fatalf("round %d: client got %d (err %v) after %d upstream calls", i, w.Code, err, calls.Load())
 		}
 	}
-	waitUntil(t, "replay memory given back", func() bool { return replayMemoryHeld.Load() == 0 })
+	testenv.Eventually(t, 10*time.Second, func() bool { return replayMemoryHeld.Load() == 0 }, "replay memory given back")
 }
 
 // TestReplayOnlyWhenTheTokenWasDropped: an upstream that rejects every

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
 )
 
 // trickleBody yields data, then either ends (EOF) or blocks until release
@@ -234,7 +236,7 @@ func TestReplayMemoryCap(t *testing.T) {
 		}
 	}()
 	within(t, 10*time.Second, "the stalled request's first byte", stalled.sent)
-	waitUntil(t, "the stalled request's chunk being held", func() bool { return replayMemoryHeld.Load() == replayChunkSize })
+	testenv.Eventually(t, 10*time.Second, func() bool { return replayMemoryHeld.Load() == replayChunkSize }, "the stalled request's chunk being held")
 
 	// The budget is exhausted: this body streams unkept, its 401 passes.
 	passedBefore := h.cred().counters.unauthorizedPassed.Load()

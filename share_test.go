@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
+	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
 	"github.com/caddy-groupid/caddy-groupid/tokencache"
 )
 
@@ -186,9 +187,8 @@ func TestSharedCredentialStoresEncryptedAndReports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
 	var files []string
-	for len(files) == 0 && time.Now().Before(deadline) {
+	testenv.Eventually(t, 5*time.Second, func() bool {
 		files = nil
 		_ = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
 			if err == nil && !fi.IsDir() && strings.Contains(p, "groupid_auth") && !strings.HasSuffix(p, ".lock") {
@@ -196,8 +196,8 @@ func TestSharedCredentialStoresEncryptedAndReports(t *testing.T) {
 			}
 			return nil
 		})
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(files) > 0
+	}, "the shared entry in storage")
 	if len(files) != 1 {
 		t.Fatalf("stored files %v", files)
 	}
