@@ -22,6 +22,7 @@ func benchRequest(method, target string) *http.Request {
 	r := httptest.NewRequest(method, target, nil)
 	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer())
 	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{})
+	ctx = context.WithValue(ctx, caddyhttp.ServerCtxKey, new(caddyhttp.Server)) // as Caddy's server does
 	return r.WithContext(ctx)
 }
 

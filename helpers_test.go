@@ -324,6 +324,9 @@ func serveWith(h *Handler, w *httptest.ResponseRecorder, r *http.Request, next c
 	repl := caddy.NewReplacer()
 	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
 	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{})
+	// In a Caddy server that does not log credentials (the default), as
+	// in production: the first send may write into proxyTo's clone.
+	ctx = context.WithValue(ctx, caddyhttp.ServerCtxKey, new(caddyhttp.Server))
 	r = r.WithContext(ctx)
 	if _, ok := next.(simNext); !ok {
 		next = upstream{next} // next is the upstream behind reverse_proxy

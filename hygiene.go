@@ -40,6 +40,14 @@ func outgoingHeader(h http.Header, auth []string) http.Header {
 	if out == nil {
 		out = make(http.Header, 1)
 	}
+	scrubHeader(out, auth)
+	return out
+}
+
+// scrubHeader is outgoingHeader's hygiene done on h itself: for a header
+// map that nothing has sent or will read for the client (see
+// passage.tokenRequest).
+func scrubHeader(out http.Header, auth []string) {
 	for k, v := range out {
 		switch {
 		case len(k) < len("Connection"):
@@ -57,17 +65,36 @@ func outgoingHeader(h http.Header, auth []string) http.Header {
 		}
 	}
 	out["Authorization"] = auth
-	return out
 }
 
 func isOverrideHeader(k string) bool {
-	norm := strings.ToLower(strings.ReplaceAll(k, "_", "-"))
 	for _, o := range overrideHeaders {
-		if norm == o {
+		if sameOverrideName(k, o) {
 			return true
 		}
 	}
 	return false
+}
+
+// sameOverrideName reports whether k is o (lower case, with '-') in any
+// case and with '_' for any '-', without allocating.
+func sameOverrideName(k, o string) bool {
+	if len(k) != len(o) {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c == '_':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != o[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // keepConnectionTokens returns the Connection values without any token that

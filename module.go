@@ -223,14 +223,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// The binding lasts while the rest of the chain runs; error routes run
 	// after this returns (also after a panic) and are not bound. A
 	// groupid_auth further out in the chain is bound again (see passage).
-	ctx := r.Context()
 	p := &passage{b: h.binding}
-	if outer, ok := caddyhttp.GetVar(ctx, bindingVar).(*passage); ok {
+	vars, _ := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any) // caddyhttp.GetVar and SetVar, with one lookup
+	if outer, ok := vars[bindingVar].(*passage); ok {
 		p.outer, p.replayed = outer, outer.replayed
 	} else {
 		p.replayed = &p.own
 	}
-	caddyhttp.SetVar(ctx, bindingVar, p)
+	if vars != nil {
+		vars[bindingVar] = p
+	}
 	defer p.done.Store(true)
 	err := next.ServeHTTP(w, r)
 	if err != nil {

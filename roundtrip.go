@@ -41,6 +41,9 @@ type passage struct {
 	replayed *atomic.Bool
 	done     atomic.Bool // the handler returned: no longer bound
 	own      atomic.Bool // replayed, for the outermost passage
+	// firstUsed is set by the first round trip under this passage (see
+	// tokenRequest).
+	firstUsed atomic.Bool
 }
 
 // active returns the binding in force: the innermost passage whose
@@ -78,6 +81,9 @@ type binding struct {
 	// scopeWarned is when (Unix ns) a refusal for a path outside the
 	// credentials' APIs was last logged.
 	scopeWarned atomic.Int64
+	// inPlace caches mayWriteInPlace for the one Caddy server whose
+	// routes hold the handler: 0 not known yet, 1 yes, 2 no.
+	inPlace atomic.Int32
 }
 
 // boundCredential is one credential of a binding and its API scope.
@@ -161,7 +167,7 @@ func roundTrip(req *http.Request, send sender) (*http.Response, error) {
 	if err != nil {
 		return nil, cred.refusal(err)
 	}
-	out := withToken(req, tok)
+	out := pass.tokenRequest(b, req, tok)
 	cred.counters.requestsInjected.Add()
 	if !b.replay {
 		return send(out)
@@ -206,6 +212,55 @@ func roundTrip(req *http.Request, send sender) (*http.Response, error) {
 		body = nil // the response ends it
 	}
 	return resp, err
+}
+
+// tokenRequest returns the request that carries tok to GroupID. The first
+// round trip under a passage, in a server that does not log credentials,
+// writes the token and the header hygiene into req's own header map, which
+// is reverse_proxy's clone of the client's (prepareRequest clones the map),
+// before anything has sent it: no copy of the map, and req (reverse_proxy's
+// per-attempt copy of its clone, made by WithContext, read after the round
+// trip only for that debug line) is sent itself. That map is never
+// written again by the transport: a later round trip (an lb_retries retry,
+// a second proxy, the replay after a 401) sends a copy, since an earlier
+// send may still read it (HTTP/1's write loop can outlive its round trip).
+// After the round trip reverse_proxy logs that map at debug level, with
+// Authorization REDACTED unless the server sets log_credentials; with
+// log_credentials every send is a copy and reverse_proxy's map keeps the
+// client's own Authorization. The client's request is never changed.
+func (p *passage) tokenRequest(b *binding, req *http.Request, tok *tokencache.Token) *http.Request {
+	if !b.mayWriteInPlace(req) || !p.firstUsed.CompareAndSwap(false, true) {
+		return withToken(req, tok)
+	}
+	if req.Header == nil {
+		req.Header = make(http.Header, 1)
+	}
+	scrubHeader(req.Header, tok.AuthorizationValues())
+	req.Trailer = nil
+	return req
+}
+
+// mayWriteInPlace reports whether req runs in a Caddy server that does not
+// log credentials (reverse_proxy's own test for its "upstream roundtrip"
+// line); outside a server (unit tests, other callers) it is false. A
+// handler belongs to the routes of one server, so the answer is kept.
+func (b *binding) mayWriteInPlace(req *http.Request) bool {
+	switch b.inPlace.Load() {
+	case 1:
+		return true
+	case 2:
+		return false
+	}
+	srv, ok := req.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	yes := ok && srv != nil && (srv.Logs == nil || !srv.Logs.ShouldLogCredentials)
+	if ok && srv != nil {
+		v := int32(2)
+		if yes {
+			v = 1
+		}
+		b.inPlace.Store(v)
+	}
+	return yes
 }
 
 // withToken returns a copy of req that carries tok, with the header
