@@ -48,12 +48,14 @@ func init() {
 // such as {env.GROUPID_PASSWORD} and {file./run/secrets/groupid-password};
 // a placeholder that is unknown or empty fails the config load.
 //
-// Required: token_url, username, password, client_id, client_secret and
+// Required, unless Credentials names credentials of the groupid app:
+// token_url, username, password, client_id, client_secret and
 // identity_store_id.
 type Handler struct {
 	// Name labels this credential in metrics, logs, the admin status and
 	// groupid_ready. Two credentials with different settings in one config
-	// need different names. Never put a secret here. Default:
+	// need different names. Never put a secret here. Not with Credentials
+	// (a named credential's name is its name). Default:
 	// username@token-host/identity_store_id.
 	Name string `json:"name,omitempty"`
 

@@ -96,7 +96,7 @@ func forceAttempt(t *testing.T, c *credential) *tokencache.Error {
 
 // TestPromiseProvisionDoesNoNetworkIO checks README "How it behaves": "The
 // first request for a credential is fetched in the background when Caddy
-// loads the config (no network I/O in Provision itself)."
+// starts the config (no network I/O in Provision itself, and none for caddy validate)."
 func TestPromiseProvisionDoesNoNetworkIO(t *testing.T) {
 	d := newPromiseIdP(t)
 	release := d.holdAll(t)

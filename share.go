@@ -91,14 +91,14 @@ func (sc *ShareConfig) validate() error {
 
 // loadShareStorage returns the storage of the share block: its inline
 // module, or the config's storage.
-func (h *Credential) loadShareStorage(ctx caddy.Context) (certmagic.Storage, error) {
-	if h.Share.StorageRaw == nil {
+func (cr *Credential) loadShareStorage(ctx caddy.Context) (certmagic.Storage, error) {
+	if cr.Share.StorageRaw == nil {
 		if st := configStorage(ctx); st != nil {
 			return st, nil
 		}
 		return caddy.DefaultStorage, nil
 	}
-	val, err := ctx.LoadModule(h.Share, "StorageRaw")
+	val, err := ctx.LoadModule(cr.Share, "StorageRaw")
 	if err != nil {
 		return nil, fmt.Errorf("share.storage: loading storage module: %w", err)
 	}
@@ -137,24 +137,24 @@ type shareSpec struct {
 // shareSpec decodes the key and loads the share block's storage module (or
 // takes the config's storage); nil when sharing is off. The storage is
 // first used by the credential's refresh goroutine, never here.
-func (h *Credential) shareSpec(ctx caddy.Context) (*shareSpec, error) {
-	if h.Share == nil {
+func (cr *Credential) shareSpec(ctx caddy.Context) (*shareSpec, error) {
+	if cr.Share == nil {
 		return nil, nil
 	}
-	key, err := decodeShareKey(h.Share.Key)
+	key, err := decodeShareKey(cr.Share.Key)
 	if err != nil {
 		return nil, err
 	}
-	st, err := h.loadShareStorage(ctx)
+	st, err := cr.loadShareStorage(ctx)
 	if err != nil {
 		return nil, err
 	}
-	lt := time.Duration(h.Share.LockTimeout)
+	lt := time.Duration(cr.Share.LockTimeout)
 	if lt == 0 {
 		lt = tokencache.DefaultShareLockTimeout
 	}
-	return &shareSpec{key: key, storage: st, storageRaw: string(h.Share.StorageRaw),
-		lockTimeout: lt, checkInterval: time.Duration(h.Share.CheckInterval)}, nil
+	return &shareSpec{key: key, storage: st, storageRaw: string(cr.Share.StorageRaw),
+		lockTimeout: lt, checkInterval: time.Duration(cr.Share.CheckInterval)}, nil
 }
 
 // poolKey is the part of the credential's pool key that sharing changes:

@@ -21,33 +21,33 @@ import (
 // running config's TLS config for its next token request, so trust
 // material follows reloads without a new token. It also returns the
 // settings as read (files by content), for the credential to compare.
-func (h *Credential) loadTokenTLS(ctx caddy.Context) (*tls.Config, tlsSettings, error) {
-	set := tlsSettings{4: h.TLSServerName, 5: fmt.Sprint(h.TLSInsecureSkipVerify)}
-	cfg, err := h.readTokenTLS(ctx, &set)
+func (cr *Credential) loadTokenTLS(ctx caddy.Context) (*tls.Config, tlsSettings, error) {
+	set := tlsSettings{4: cr.TLSServerName, 5: fmt.Sprint(cr.TLSInsecureSkipVerify)}
+	cfg, err := cr.readTokenTLS(ctx, &set)
 	return cfg, set, err
 }
 
 // readTokenTLS is loadTokenTLS; it records each file and the trust pool
 // in set as it reads them (LoadModule clears the pool's raw JSON).
-func (h *Credential) readTokenTLS(ctx caddy.Context, set *tlsSettings) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: h.TLSServerName, InsecureSkipVerify: h.TLSInsecureSkipVerify} //nolint:gosec // opt-in, warned about at load
-	custom := h.TLSServerName != "" || h.TLSInsecureSkipVerify
+func (cr *Credential) readTokenTLS(ctx caddy.Context, set *tlsSettings) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cr.TLSServerName, InsecureSkipVerify: cr.TLSInsecureSkipVerify} //nolint:gosec // opt-in, warned about at load
+	custom := cr.TLSServerName != "" || cr.TLSInsecureSkipVerify
 
-	if h.CACertFile != "" {
-		pem, err := os.ReadFile(h.CACertFile)
+	if cr.CACertFile != "" {
+		pem, err := os.ReadFile(cr.CACertFile)
 		if err != nil {
 			return nil, fmt.Errorf("ca_cert_file: %w", err)
 		}
-		set[0] = fileSetting(h.CACertFile, pem)
+		set[0] = fileSetting(cr.CACertFile, pem)
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, errors.New("ca_cert_file: no PEM certificate found in the file")
 		}
 		cfg.RootCAs, custom = pool, true
 	}
-	if h.TrustPoolRaw != nil {
-		set[1] = string(h.TrustPoolRaw)
-		mod, err := ctx.LoadModule(h, "TrustPoolRaw")
+	if cr.TrustPoolRaw != nil {
+		set[1] = string(cr.TrustPoolRaw)
+		mod, err := ctx.LoadModule(cr, "TrustPoolRaw")
 		if err != nil {
 			return nil, fmt.Errorf("tls_trust_pool: %w", err)
 		}
@@ -57,16 +57,16 @@ func (h *Credential) readTokenTLS(ctx caddy.Context, set *tlsSettings) (*tls.Con
 		}
 		cfg.RootCAs, custom = ca.CertPool(), true
 	}
-	if h.TLSClientCert != "" {
-		certPEM, err := os.ReadFile(h.TLSClientCert)
+	if cr.TLSClientCert != "" {
+		certPEM, err := os.ReadFile(cr.TLSClientCert)
 		if err != nil {
 			return nil, fmt.Errorf("tls_client_cert: %w", err)
 		}
-		keyPEM, err := os.ReadFile(h.TLSClientKey)
+		keyPEM, err := os.ReadFile(cr.TLSClientKey)
 		if err != nil {
 			return nil, fmt.Errorf("tls_client_key: %w", err)
 		}
-		set[2], set[3] = fileSetting(h.TLSClientCert, certPEM), fileSetting(h.TLSClientKey, keyPEM)
+		set[2], set[3] = fileSetting(cr.TLSClientCert, certPEM), fileSetting(cr.TLSClientKey, keyPEM)
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			// The parse error can quote key material; do not wrap it.
