@@ -28,7 +28,7 @@ type faceView struct {
 func (s *rig) faces() faceView {
 	s.t.Helper()
 	var v faceView
-	rd := s.callURL("GET", ops+"/ready", nil)
+	rd := s.callAfterFailedLoad("GET", ops+"/ready")
 	v.ReadyStatus = rd.status
 	var ready struct {
 		Credentials []struct{ Name, State string }
@@ -39,7 +39,7 @@ func (s *rig) faces() faceView {
 	for _, c := range ready.Credentials {
 		v.ReadyStates = append(v.ReadyStates, c.Name+"="+c.State)
 	}
-	st := s.callURL("GET", admin+"/groupid/status", nil)
+	st := s.callAfterFailedLoad("GET", admin+"/groupid/status")
 	if err := json.Unmarshal(st.body, &v.Status); err != nil {
 		s.t.Fatalf("status body %q: %v", st.body, err)
 	}
@@ -126,7 +126,7 @@ func TestFailedReloadChangesNothingVisible(t *testing.T) {
 				t.Fatalf("not ready after the failed load: %+v", after)
 			}
 			path := usersPath + "/" + groupidsim.SeedUserID
-			if r := s.call("GET", path, nil); r.status != 200 {
+			if r := s.callAfterFailedLoad("GET", base+path); r.status != 200 {
 				t.Fatalf("traffic after the failed load: %d", r.status)
 			}
 			if got := s.lastRequest("GET", path).Authorization; !reflect.DeepEqual(got, token) {
