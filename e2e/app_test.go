@@ -178,8 +178,8 @@ http://localhost:%d {
 	if len(s.sim.Requests()) != before {
 		t.Fatal("a request for a store without a credential reached GroupID")
 	}
-	if c.WrongStoreTokens != 0 {
-		t.Fatalf("GroupID saw %d tokens used on another store than theirs", c.WrongStoreTokens)
+	if n := c.WrongStoreTotal(); n != 0 {
+		t.Fatalf("GroupID saw %d tokens used on another store than theirs", n)
 	}
 	for _, store := range []string{"2", "3", "4"} {
 		if c.PasswordGrantsByStore[store] != 1 {

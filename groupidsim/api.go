@@ -68,7 +68,7 @@ func storeScoped(h func(s *Server, w http.ResponseWriter, r *http.Request, args 
 		}
 		if issued := s.tokenStoreOf(bearer(r)); issued != "" && issued != store {
 			s.mu.Lock()
-			s.counters.WrongStoreTokens++
+			s.counters.WrongStoreTokens[store]++
 			s.mu.Unlock()
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="The token is for another identity store"`)
 			w.WriteHeader(http.StatusUnauthorized)

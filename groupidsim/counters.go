@@ -13,13 +13,14 @@ type Counters struct {
 	// PasswordGrantsByStore counts successful password grants by the
 	// identity store they named: one per token chain.
 	PasswordGrantsByStore map[string]int
-	// WrongStoreTokens counts Data API calls with a valid token issued for
-	// another identity store than the path's (answered 401).
-	WrongStoreTokens int
+	// WrongStoreTokens counts Data API calls with a token issued for
+	// another identity store than the path's (answered 401), by the path's
+	// store.
+	WrongStoreTokens map[string]int
 }
 
 func newCounters() Counters {
-	return Counters{TokenRequests: map[string]int{}, APICalls: map[int]int{}, PasswordGrantsByStore: map[string]int{}}
+	return Counters{TokenRequests: map[string]int{}, APICalls: map[int]int{}, PasswordGrantsByStore: map[string]int{}, WrongStoreTokens: map[string]int{}}
 }
 
 // Tokens returns the number of token requests for grant, whatever the outcome.
@@ -29,6 +30,15 @@ func (c Counters) Tokens(grant string) int {
 		if len(k) > len(grant) && k[:len(grant)] == grant && k[len(grant)] == '/' {
 			n += v
 		}
+	}
+	return n
+}
+
+// WrongStoreTotal returns the number of tokens used on another store's path.
+func (c Counters) WrongStoreTotal() int {
+	n := 0
+	for _, v := range c.WrongStoreTokens {
+		n += v
 	}
 	return n
 }
@@ -56,7 +66,9 @@ func (s *Server) Counters() Counters {
 	for k, v := range s.counters.PasswordGrantsByStore {
 		c.PasswordGrantsByStore[k] = v
 	}
-	c.WrongStoreTokens = s.counters.WrongStoreTokens
+	for k, v := range s.counters.WrongStoreTokens {
+		c.WrongStoreTokens[k] = v
+	}
 	return c
 }
 

@@ -30,8 +30,8 @@ func TestTokensAreBoundToTheirIdentityStore(t *testing.T) {
 		wantStatus(t, h.api("GET", "/GroupIDDataService/api/IdentityStores/3/Users/"+SeedUserID, fresh, ""), 200)
 	}
 	c := h.sim.Counters()
-	if c.WrongStoreTokens < 2 || c.PasswordGrantsByStore["3"] != 1 || c.PasswordGrantsByStore["2"] != 1 {
-		t.Fatalf("counters: wrong store %d, grants by store %v", c.WrongStoreTokens, c.PasswordGrantsByStore)
+	if c.WrongStoreTotal() < 2 || c.WrongStoreTokens["2"] < 1 || c.PasswordGrantsByStore["3"] != 1 || c.PasswordGrantsByStore["2"] != 1 {
+		t.Fatalf("counters: wrong store %v, grants by store %v", c.WrongStoreTokens, c.PasswordGrantsByStore)
 	}
 	form.Set("identity_store_id", "9")
 	wantStatus(t, h.token(form), 400)
