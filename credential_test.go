@@ -26,6 +26,7 @@ type faces struct {
 	metricState tokencache.Condition // the caddy_groupid_state series that is 1
 	metricValid float64
 	metricLeft  float64
+	metricDrops float64 // caddy_groupid_token_drops_total
 }
 
 // lookFaces asks readiness, the admin API and the metrics of app's config
@@ -82,6 +83,8 @@ func lookFaces(t *testing.T, app *App) faces {
 				f.metricValid = m.GetGauge().GetValue()
 			case "caddy_groupid_token_expires_in_seconds":
 				f.metricLeft = m.GetGauge().GetValue()
+			case "caddy_groupid_token_drops_total":
+				f.metricDrops = m.GetCounter().GetValue()
 			}
 		}
 	}
@@ -142,9 +145,16 @@ func TestEveryFaceAgreesInEveryState(t *testing.T) {
 			r.advance(21*time.Minute, 30*time.Second)
 		}, tokencache.ConditionRejected, http.StatusBadGateway},
 	}
+	drops := 0.0 // tokens dropped after a 401 so far
 	for _, step := range steps {
 		step.act()
 		f := lookFaces(t, r.h.app)
+		if strings.Contains(step.name, "after a 401") {
+			drops++
+		}
+		if f.metricDrops != drops {
+			t.Errorf("%s: caddy_groupid_token_drops_total %v, want %v", step.name, f.metricDrops, drops)
+		}
 		got := requestStatus(r)
 		if f.snapshot != step.want {
 			t.Fatalf("%s: snapshot says %s, want %s", step.name, f.snapshot, step.want)
