@@ -23,6 +23,7 @@ type faces struct {
 	readyState  tokencache.Condition
 	adminState  tokencache.Condition
 	adminExpiry float64
+	adminDrops  uint64
 	metricState tokencache.Condition // the caddy_groupid_state series that is 1
 	metricValid float64
 	metricLeft  float64
@@ -58,7 +59,7 @@ func lookFaces(t *testing.T, app *App) faces {
 	if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil || len(st) != 1 {
 		t.Fatalf("admin status body %q: %v", w.Body, err)
 	}
-	f.adminState, f.adminExpiry = st[0].State, st[0].ExpiresIn
+	f.adminState, f.adminExpiry, f.adminDrops = st[0].State, st[0].ExpiresIn, st[0].TokenDrops
 
 	reg := prometheus.NewRegistry()
 	if err := registerMetrics(reg, app); err != nil {
@@ -152,8 +153,8 @@ func TestEveryFaceAgreesInEveryState(t *testing.T) {
 		if strings.Contains(step.name, "after a 401") {
 			drops++
 		}
-		if f.metricDrops != drops {
-			t.Errorf("%s: caddy_groupid_token_drops_total %v, want %v", step.name, f.metricDrops, drops)
+		if f.metricDrops != drops || float64(f.adminDrops) != drops {
+			t.Errorf("%s: caddy_groupid_token_drops_total %v, status token_drops %d, want %v", step.name, f.metricDrops, f.adminDrops, drops)
 		}
 		got := requestStatus(r)
 		if f.snapshot != step.want {
