@@ -81,13 +81,7 @@ func loadRules(t *testing.T) []rule {
 			Rules []rule `yaml:"rules"`
 		} `yaml:"groups"`
 	}
-	b, err := os.ReadFile(rulesFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
+	readYAML(t, rulesFile, &f)
 	var rules []rule
 	for _, g := range f.Groups {
 		rules = append(rules, g.Rules...)
@@ -96,6 +90,17 @@ func loadRules(t *testing.T) []rule {
 		t.Fatal("no rules")
 	}
 	return rules
+}
+
+func readYAML(t *testing.T, file string, out any) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, out); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
 }
 
 // TestEveryAlertIsDocumentedAndTested: each alert has a severity, a
@@ -114,13 +119,7 @@ func TestEveryAlertIsDocumentedAndTested(t *testing.T) {
 			} `yaml:"alert_rule_test"`
 		} `yaml:"tests"`
 	}
-	b, err := os.ReadFile(rulesTestFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(b, &tests); err != nil {
-		t.Fatal(err)
-	}
+	readYAML(t, rulesTestFile, &tests)
 	firing, quiet := map[string]bool{}, map[string]bool{}
 	for _, tc := range tests.Tests {
 		for _, a := range tc.AlertRuleTest {

@@ -111,21 +111,12 @@ func startCaddy(t *testing.T, dir, bin string, gid *live.Sim) (*sidecar, *http.C
 		}
 	}
 	admin, httpPort, metricsPort := testenv.FreePort(), testenv.FreePort(), testenv.FreePort()
-	caddyfile := strings.NewReplacer(
-		"ADMIN", fmt.Sprint(admin), "HTTPPORT", fmt.Sprint(httpPort), "HTTPSPORT", fmt.Sprint(testenv.FreePort()),
-		"METRICSPORT", fmt.Sprint(metricsPort), "DIR", dir, "TOKENURL", testenv.UniqueTokenURL(gid.TokenURL()),
-		"ORIGIN", gid.URL, "USERNAME", cfg.Username, "CLIENTID", cfg.ClientID, "CAFILE", gid.CAFile,
-	).Replace(`{
-	admin localhost:ADMIN
-	http_port HTTPPORT
-	https_port HTTPSPORT
-	grace_period 1ns
-	skip_install_trust
-	auto_https off
-	persist_config off
-	storage file_system DIR/shared
-}
-
+	caddyfile := testenv.OfflineGlobals(admin, httpPort, testenv.FreePort(), "storage file_system "+filepath.Join(dir, "shared")) +
+		strings.NewReplacer(
+			"HTTPPORT", fmt.Sprint(httpPort), "METRICSPORT", fmt.Sprint(metricsPort), "DIR", dir,
+			"TOKENURL", testenv.UniqueTokenURL(gid.TokenURL()), "ORIGIN", gid.URL, "USERNAME", cfg.Username,
+			"CLIENTID", cfg.ClientID, "CAFILE", gid.CAFile,
+		).Replace(`
 http://127.0.0.1:METRICSPORT {
 	metrics
 }
