@@ -18,7 +18,8 @@ vet:
 
 # test: vet, staticcheck (pinned), the whole suite under the race detector
 # (fuzz seed corpora replayed; benchmarks compiled, not run), and checks of
-# the built binary and Caddyfile.example.
+# the built binary and Caddyfile.example. deploy/monitoring runs promtool and
+# a real Prometheus (Debian's prometheus package; .ci/run installs it).
 test: vet build
 	bash scripts/staticcheck.sh
 	$(GO) test -race -count=1 -run . -bench XXX_compile_only ./...

@@ -232,6 +232,8 @@ type snapshot struct {
 	nextAttempt time.Time
 	now         time.Time
 	counts      counterValues
+	// drops counts the tokens dropped after the upstream answered 401.
+	drops uint64
 	// shared is set when the credential shares its token; share holds
 	// its counters then.
 	shared bool
@@ -262,6 +264,7 @@ func (c *credential) snapshot() snapshot {
 		nextAttempt: st.NextAttempt,
 		now:         c.clock.Now(),
 		counts:      c.counters.values(),
+		drops:       st.Drops,
 		shared:      c.share != nil,
 		share:       c.src.ShareCounters(),
 	}

@@ -23,9 +23,11 @@ type faces struct {
 	readyState  tokencache.Condition
 	adminState  tokencache.Condition
 	adminExpiry float64
+	adminDrops  uint64
 	metricState tokencache.Condition // the caddy_groupid_state series that is 1
 	metricValid float64
 	metricLeft  float64
+	metricDrops float64 // caddy_groupid_token_drops_total
 }
 
 // lookFaces asks readiness, the admin API and the metrics of app's config
@@ -57,7 +59,7 @@ func lookFaces(t *testing.T, app *App) faces {
 	if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil || len(st) != 1 {
 		t.Fatalf("admin status body %q: %v", w.Body, err)
 	}
-	f.adminState, f.adminExpiry = st[0].State, st[0].ExpiresIn
+	f.adminState, f.adminExpiry, f.adminDrops = st[0].State, st[0].ExpiresIn, st[0].TokenDrops
 
 	reg := prometheus.NewRegistry()
 	if err := registerMetrics(reg, app); err != nil {
@@ -82,6 +84,8 @@ func lookFaces(t *testing.T, app *App) faces {
 				f.metricValid = m.GetGauge().GetValue()
 			case "caddy_groupid_token_expires_in_seconds":
 				f.metricLeft = m.GetGauge().GetValue()
+			case "caddy_groupid_token_drops_total":
+				f.metricDrops = m.GetCounter().GetValue()
 			}
 		}
 	}
@@ -142,9 +146,16 @@ func TestEveryFaceAgreesInEveryState(t *testing.T) {
 			r.advance(21*time.Minute, 30*time.Second)
 		}, tokencache.ConditionRejected, http.StatusBadGateway},
 	}
+	drops := 0.0 // tokens dropped after a 401 so far
 	for _, step := range steps {
 		step.act()
 		f := lookFaces(t, r.h.app)
+		if strings.Contains(step.name, "after a 401") {
+			drops++
+		}
+		if f.metricDrops != drops || float64(f.adminDrops) != drops {
+			t.Errorf("%s: caddy_groupid_token_drops_total %v, status token_drops %d, want %v", step.name, f.metricDrops, f.adminDrops, drops)
+		}
 		got := requestStatus(r)
 		if f.snapshot != step.want {
 			t.Fatalf("%s: snapshot says %s, want %s", step.name, f.snapshot, step.want)

@@ -6,8 +6,15 @@ import (
 )
 
 // descs are the descriptions of every series, made once: the one place
-// that names the metrics.
+// that names the metrics. The alert rules and the dashboard in
+// deploy/monitoring use only names MetricNames returns (a test there
+// checks it).
 var descs = newMetricDescs()
+
+// MetricNames returns the name of every series the collector exports, in a
+// fixed order (a histogram's name without its _bucket, _sum and _count
+// suffixes). The slice is the caller's.
+func MetricNames() []string { return append([]string(nil), descs.names...) }
 
 // registerMetrics registers a collector with the registry of app's config
 // load (each load has a fresh one). Every series is read at scrape time
@@ -43,16 +50,20 @@ func (c appCollector) Collect(ch chan<- prometheus.Metric) {
 // metricDescs describes the series of a credential.
 type metricDescs struct {
 	state, valid, expiresIn, tokenRequests, duration,
-	requestsInjected, requestsRefused, replays, unauthorizedPassed *prometheus.Desc
+	requestsInjected, requestsRefused, replays, unauthorizedPassed, tokenDrops *prometheus.Desc
 	// Shared credentials only.
 	tokenSource, shareLockWaits, shareStorageErrors, shareFallbacks *prometheus.Desc
+	// names are the full names of the series above, in order.
+	names []string
 }
 
 func newMetricDescs() *metricDescs {
+	var names []string
 	d := func(name, help string, labels ...string) *prometheus.Desc {
+		names = append(names, "caddy_groupid_"+name)
 		return prometheus.NewDesc("caddy_groupid_"+name, help, append([]string{"name"}, labels...), nil)
 	}
-	return &metricDescs{
+	m := &metricDescs{
 		state:              d("state", "1 for the credential's current state (starting, valid, degraded, unavailable, rejected, refreshing), 0 for the others.", "state"),
 		valid:              d("token_valid", "1 while requests get a token (state valid or degraded), else 0."),
 		expiresIn:          d("token_expires_in_seconds", "Seconds until the served token expires; 0 when no token is served."),
@@ -62,16 +73,19 @@ func newMetricDescs() *metricDescs {
 		requestsRefused:    d("requests_refused_total", "Requests refused for lack of a token, by reason (unavailable: 503, rejected: 502).", "reason"),
 		replays:            d("replays_total", "Requests replayed once after the upstream answered 401 to the token."),
 		unauthorizedPassed: d("unauthorized_passed_total", "Upstream 401 answers passed to the client without a replay."),
+		tokenDrops:         d("token_drops_total", "Tokens dropped because the upstream answered 401 to them (at most 3 a minute; past that the token is kept and 401s pass through)."),
 		tokenSource:        d("token_source", "Shared credentials: 1 for where the newest token came from (own: this replica's token request; shared: adopted from shared storage), 0 for the other.", "source"),
 		shareLockWaits:     d("share_lock_waits_total", "Shared credentials: waits for the storage lock before a refresh."),
 		shareStorageErrors: d("share_storage_errors_total", "Shared credentials: storage calls that failed or timed out."),
 		shareFallbacks:     d("share_fallbacks_total", "Shared credentials: token requests made without the storage lock (lock timeout or storage failure), or whose token could not be stored."),
 	}
+	m.names = names
+	return m
 }
 
 func (c *metricDescs) describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.state, c.valid, c.expiresIn, c.tokenRequests, c.duration,
-		c.requestsInjected, c.requestsRefused, c.replays, c.unauthorizedPassed,
+		c.requestsInjected, c.requestsRefused, c.replays, c.unauthorizedPassed, c.tokenDrops,
 		c.tokenSource, c.shareLockWaits, c.shareStorageErrors, c.shareFallbacks} {
 		ch <- d
 	}
@@ -106,6 +120,7 @@ func (c *metricDescs) collect(ch chan<- prometheus.Metric, s snapshot) {
 	counter(c.requestsRefused, v.requestsRefusedRejected, "rejected")
 	counter(c.replays, v.replays)
 	counter(c.unauthorizedPassed, v.unauthorizedPassed)
+	counter(c.tokenDrops, s.drops)
 	if s.shared {
 		src := s.tokenSource()
 		gauge(c.tokenSource, boolFloat(src == "own"), "own")

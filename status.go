@@ -29,6 +29,7 @@ type credentialStatus struct {
 	RequestsRefusedRejected    uint64            `json:"requests_refused_rejected"`
 	Replays                    uint64            `json:"replays"`
 	UnauthorizedPassed         uint64            `json:"unauthorized_passed"`
+	TokenDrops                 uint64            `json:"token_drops"`
 	// ReplaysAfter401 is the old name of Replays, kept for existing readers.
 	ReplaysAfter401 uint64 `json:"replays_after_401"`
 
@@ -62,6 +63,7 @@ func (s snapshot) status() credentialStatus {
 		RequestsRefusedRejected:    v.requestsRefusedRejected,
 		Replays:                    v.replays,
 		UnauthorizedPassed:         v.unauthorizedPassed,
+		TokenDrops:                 s.drops,
 		ReplaysAfter401:            v.replays,
 		TokenSource:                s.tokenSource(),
 	}

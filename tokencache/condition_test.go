@@ -140,8 +140,11 @@ func TestConditionDroppedAfter401WithGroupIDDown(t *testing.T) {
 	tok := wantCondition(t, h, ConditionValid).Serving
 	d.setReply(func(_ int, _ url.Values, w http.ResponseWriter) { w.WriteHeader(503) })
 	release := holdRequests(t, d)
-	if !h.src.Invalidate(tok) {
-		t.Fatal("token not dropped")
+	if !h.src.Invalidate(tok) || h.src.Invalidate(tok) {
+		t.Fatal("token not dropped once")
+	}
+	if n := h.src.State().Drops; n != 1 {
+		t.Fatalf("Drops %d after one drop, want 1", n)
 	}
 	recv(t, d.arrived, "request after the 401")
 	wantCondition(t, h, ConditionRefreshing)

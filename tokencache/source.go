@@ -80,6 +80,8 @@ type Source struct {
 	closed      bool
 	// invalidations are the times of recent Invalidate drops.
 	invalidations []time.Time
+	// drops counts the tokens Invalidate dropped, ever.
+	drops uint64
 	// expiry is the timer that stops serving cur when it expires; every
 	// armed expiry timer is counted in expiries until it has run or been
 	// stopped, so that Close can wait for it.
@@ -317,6 +319,7 @@ func (s *Source) Invalidate(tok *Token) bool {
 		return false
 	}
 	s.invalidations = append(s.invalidations, now)
+	s.drops++
 	key := s.key
 	// Marked before the lock is released: a caller that finds no token
 	// served waits for the request the drop asks for, even during a
@@ -352,13 +355,16 @@ type State struct {
 	// Condition is computed from Serving, LastErr and Attempting of this
 	// same snapshot; Condition.Serving() is Serving != nil.
 	Condition Condition
+	// Drops is how many tokens Invalidate has dropped (the upstream
+	// answered 401 to them) since the Source was made.
+	Drops uint64
 }
 
 // State returns a snapshot.
 func (s *Source) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := State{Serving: s.cur.Load(), Newest: s.last.Load(), LastErr: s.lastErr, NextAttempt: s.nextAttempt, Attempting: s.attempting}
+	st := State{Serving: s.cur.Load(), Newest: s.last.Load(), LastErr: s.lastErr, NextAttempt: s.nextAttempt, Attempting: s.attempting, Drops: s.drops}
 	st.Condition = conditionOf(st.Serving, st.LastErr, st.Attempting)
 	return st
 }
