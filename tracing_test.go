@@ -47,15 +47,20 @@ func (r *rig) spans(exp *tracetest.InMemoryExporter) tracetest.SpanStubs {
 	return exp.GetSpans()
 }
 
-// tokenRequestsSeen are the token requests as the simulator received them.
-func (r *rig) tokenRequestsSeen() []groupidsim.Request {
-	var out []groupidsim.Request
-	for _, req := range r.sim.Requests() {
-		if strings.HasSuffix(req.Path, "/connect/token") {
-			out = append(out, req)
-		}
+// coldStart serves the first request (after the first token request) and
+// lets the token source settle.
+func (r *rig) coldStart() {
+	r.t.Helper()
+	if st, _ := r.getUser(); st != 200 {
+		r.t.Fatalf("status %d", st)
 	}
-	return out
+	r.settle()
+}
+
+// toNextTimer moves fake time to the refresh goroutine's next timer.
+func (r *rig) toNextTimer() {
+	due, _ := r.clk.NextDeadline()
+	r.advance(due.Sub(r.clk.Now()), time.Second)
 }
 
 // attrsOf is a span's attributes as strings, by key.
@@ -99,19 +104,12 @@ func noSecretIn(t *testing.T, sim *groupidsim.Server, spans tracetest.SpanStubs)
 func TestTracingOneSpanPerTokenRequest(t *testing.T) {
 	t.Parallel() // the rig's seams are its app's options
 	r, exp := tracedRig(t, true)
-	if st, _ := r.getUser(); st != 200 {
-		t.Fatalf("status %d", st)
-	}
-	r.settle()
-	next := func() {
-		due, _ := r.clk.NextDeadline()
-		r.advance(due.Sub(r.clk.Now()), time.Second)
-	}
-	next() // refresh_token 200
+	r.coldStart()
+	r.toNextTimer() // refresh_token 200
 	r.sim.InvalidateRefreshTokens()
-	next() // refresh_token 400 invalid_grant, then password 200
+	r.toNextTimer() // refresh_token 400 invalid_grant, then password 200
 	r.sim.SetFault(groupidsim.Fault{Kind: groupidsim.Fault5xx, Status: 503})
-	next() // refresh_token 503
+	r.toNextTimer() // refresh_token 503
 
 	name := r.h.cred().info.Name
 	ok := func(grant string) map[string]string {
@@ -127,7 +125,7 @@ func TestTracingOneSpanPerTokenRequest(t *testing.T) {
 			attrErrorClass: "transient"},
 	}
 	spans := r.spans(exp)
-	seen := r.tokenRequestsSeen()
+	seen := r.sim.TokenRequests()
 	if len(spans) != len(want) || len(seen) != len(want) {
 		t.Fatalf("%d spans for %d token requests, want %d", len(spans), len(seen), len(want))
 	}
@@ -159,19 +157,15 @@ func TestTracingOneSpanPerTokenRequest(t *testing.T) {
 func TestTracingOffExportsNothing(t *testing.T) {
 	t.Parallel() // the rig's seams are its app's options
 	r, exp := tracedRig(t, false)
-	if st, _ := r.getUser(); st != 200 {
-		t.Fatalf("status %d", st)
-	}
-	r.settle()
-	due, _ := r.clk.NextDeadline()
-	r.advance(due.Sub(r.clk.Now()), time.Second)
+	r.coldStart()
+	r.toNextTimer() // a refresh
 	if r.h.app.tracing.cur != nil || r.h.cred().current().tracing != nil {
 		t.Fatal("a tracer exists with tracing off")
 	}
 	if n := len(r.spans(exp)); n != 0 {
 		t.Fatalf("%d spans exported with tracing off", n)
 	}
-	seen := r.tokenRequestsSeen()
+	seen := r.sim.TokenRequests()
 	if len(seen) != 2 {
 		t.Fatalf("%d token requests, want 2", len(seen))
 	}

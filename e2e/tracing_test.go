@@ -84,17 +84,6 @@ func attrs(kvs []*commonpb.KeyValue) map[string]string {
 	return m
 }
 
-// tokenRequests are the token requests the simulator saw, oldest first.
-func (s *rig) tokenRequests() []groupidsim.Request {
-	var out []groupidsim.Request
-	for _, r := range s.sim.Requests() {
-		if strings.HasSuffix(r.Path, "/connect/token") {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 // withGlobal adds lines to the global options block of config.
 func withGlobal(config, lines string) string {
 	return strings.Replace(config, "\tpersist_config off\n", "\tpersist_config off\n"+lines, 1)
@@ -126,7 +115,7 @@ func TestTracingExportsOneSpanPerTokenRequest(t *testing.T) {
 	if n := recv.count(); n != 0 {
 		t.Fatalf("tracing off: %d spans exported", n)
 	}
-	off := s.tokenRequests()
+	off := s.sim.TokenRequests()
 	if len(off) != 1 || off[0].Header.Get("Traceparent") != "" {
 		t.Fatalf("tracing off: %d token requests, traceparent %q", len(off), off[0].Header.Get("Traceparent"))
 	}
@@ -153,7 +142,7 @@ func TestTracingExportsOneSpanPerTokenRequest(t *testing.T) {
 	}
 	name := s.sim.Config().Username + "@" + tu.Host + "/2" // the default credential name
 	spans := recv.named("groupid_auth.token_request")
-	seen := s.tokenRequests()[1:]
+	seen := s.sim.TokenRequests()[1:]
 	if len(spans) != 2 || len(seen) != 2 {
 		t.Fatalf("%d token request spans for %d token requests, want 2", len(spans), len(seen))
 	}
