@@ -296,3 +296,17 @@ func TestTracingCaddyfile(t *testing.T) {
 		t.Error("tracing is on by default")
 	}
 }
+
+// TestTracingUnknownExporterFailsTheStart: an OTEL_TRACES_EXPORTER that
+// does not exist fails the config's start, with tracing on only.
+func TestTracingUnknownExporterFailsTheStart(t *testing.T) {
+	t.Setenv("OTEL_TRACES_EXPORTER", "no-such-exporter")
+	off := &App{}
+	if err := off.startTracing(); err != nil {
+		t.Fatalf("tracing off: %v", err)
+	}
+	on := &App{Tracing: true}
+	if err := on.startTracing(); err == nil || !strings.Contains(err.Error(), "tracing: creating the trace exporter") {
+		t.Fatalf("tracing on: %v", err)
+	}
+}
