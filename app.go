@@ -38,13 +38,22 @@ type App struct {
 	// by many routes and sites is one token chain. Default: none.
 	Credentials map[string]*Credential `json:"credentials,omitempty"`
 
+	// Tracing turns on OpenTelemetry spans for the token requests of the
+	// config's credentials (one span per request), exported as Caddy's
+	// `tracing` handler exports, configured by the standard OTEL_*
+	// environment variables (Caddyfile: the global option
+	// `groupid { tracing }`). Default: off; an OTLP endpoint in the
+	// environment alone does not turn it on. See the README's Tracing.
+	Tracing bool `json:"tracing,omitempty"`
+
 	// Test seams, set before Provision: the clock and jitter of the
 	// credentials this app creates, and the logger of its handlers.
 	clock  tokencache.Clock
 	jitter func() float64
 	logs   *zap.Logger
 
-	logger *zap.Logger
+	logger  *zap.Logger
+	tracing appTracing // see tracing.go
 
 	mu         sync.Mutex
 	creds      map[string]*appCredential // by name; guarded by mu
@@ -127,6 +136,9 @@ func (a *App) Start() error {
 	if err := a.check(); err != nil {
 		return err
 	}
+	if err := a.startTracing(); err != nil {
+		return err
+	}
 	a.startCredentials()
 	return nil
 }
@@ -174,6 +186,7 @@ var errNoHandler = errors.New("a reverse_proxy uses `transport groupid`, but no 
 // Stop hands the credentials back to the config that runs on (or to none):
 // a credential no other config uses stops when Cleanup releases it.
 func (a *App) Stop() error {
+	defer a.stopTracing() // after the credentials left this config
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.running {

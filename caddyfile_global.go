@@ -24,6 +24,7 @@ func init() {
 //	            password          <secret>
 //	            ...
 //	        }
+//	        tracing
 //	    }
 //	}
 //
@@ -48,8 +49,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for d.NextBlock(0) {
+		if d.Val() == "tracing" {
+			if err := a.unmarshalTracing(d); err != nil {
+				return err
+			}
+			continue
+		}
 		if d.Val() != "credential" {
-			return d.Errf("groupid: unknown subdirective %s (want credential <name> { ... })", d.Val())
+			return d.Errf("groupid: unknown subdirective %s (want credential <name> { ... } or tracing)", d.Val())
 		}
 		if !d.NextArg() {
 			return d.ArgErr()
@@ -79,6 +86,19 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		a.Credentials[name] = cr
 	}
+	return nil
+}
+
+// unmarshalTracing parses `tracing` (no arguments): spans for token
+// requests, exported per the OTEL_* environment.
+func (a *App) unmarshalTracing(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if a.Tracing {
+		return d.Err("groupid: tracing given more than once")
+	}
+	a.Tracing = true
 	return nil
 }
 

@@ -47,6 +47,8 @@ type credUse struct {
 	// storage is the share storage, nil when not shared.
 	storage certmagic.Storage
 	logger  *zap.Logger
+	// tracing traces token requests; nil when the config does not.
+	tracing *tokenTracing
 }
 
 // credentialInfo is what may be shown about a credential: never a secret.
@@ -143,6 +145,7 @@ func newCredential(spec credentialSpec, seed *tokencache.Token) (*credential, er
 		Clock:         clk,
 		RefreshBefore: spec.refresh,
 		Observer:      c.observe,
+		Trace:         c.traceRequest,
 		Reread:        spec.reread,
 		Rand:          spec.jitter,
 

@@ -283,6 +283,9 @@ func startConfig(t testing.TB, app *App) *testConfig {
 // start starts the config's credentials (App.Start without its pairing
 // checks: unit tests have no transports).
 func (c *testConfig) start() {
+	if err := c.app.startTracing(); err != nil {
+		c.t.Fatal(err)
+	}
 	c.app.startCredentials()
 	c.started = true
 }

@@ -217,6 +217,7 @@ func (h *Handler) credentials(ctx caddy.Context) ([]*credential, error) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if c := h.binding.front(r.URL.Path); c != nil {
 		if _, err := c.src.Token(r.Context()); err != nil {
+			traceCredential(r, c)
 			err = c.refusal(err)
 			h.retryAfter(w, err)
 			return err

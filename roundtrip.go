@@ -162,6 +162,7 @@ func roundTrip(req *http.Request, send sender) (*http.Response, error) {
 		b.warnOutOfScope(err)
 		return nil, caddyhttp.Error(http.StatusForbidden, err)
 	}
+	traceCredential(req, cred)
 	src := cred.src
 	tok, err := src.Token(req.Context())
 	if err != nil {
@@ -201,6 +202,7 @@ func roundTrip(req *http.Request, send sender) (*http.Response, error) {
 	if err != nil {
 		return nil, cred.refusal(err)
 	}
+	traceReplay(req, cred)
 	again := withToken(req, fresh)
 	again.Body, again.ContentLength = out.Body, out.ContentLength
 	if body != nil {

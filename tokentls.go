@@ -96,6 +96,9 @@ func (t useTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, errNoTransport
 	}
+	if u.tracing != nil {
+		req = u.tracing.inject(req)
+	}
 	return u.transport.RoundTrip(req)
 }
 

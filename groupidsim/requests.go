@@ -2,6 +2,7 @@ package groupidsim
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -33,6 +34,18 @@ func (s *Server) Requests() []Request {
 		out[i].Authorization = append([]string(nil), e.Authorization...)
 		out[i].Header = e.Header.Clone()
 		out[i].Body = append([]byte(nil), e.Body...)
+	}
+	return out
+}
+
+// TokenRequests returns the requests to the token endpoint in the request
+// log, oldest first (copies, as Requests).
+func (s *Server) TokenRequests() []Request {
+	var out []Request
+	for _, r := range s.Requests() {
+		if strings.HasSuffix(strings.ToLower(r.Path), "/connect/token") {
+			out = append(out, r)
+		}
 	}
 	return out
 }

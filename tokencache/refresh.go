@@ -126,7 +126,7 @@ func (s *Source) record(tok *Token, req sent, err *Error) {
 }
 
 // fetch makes one token request with the Source's client (the grant
-// policy's fetchFunc) and measures it.
+// policy's fetchFunc), measures it and traces it (Options.Trace).
 func (s *Source) fetch(ctx context.Context, g Grant, refreshToken string) (*Token, time.Duration, *Error) {
 	start := s.clock.Now()
 	// The tokens held are credentials too: a failure must not quote them.
@@ -136,13 +136,18 @@ func (s *Source) fetch(ctx context.Context, g Grant, refreshToken string) (*Toke
 			held = append(held, t.AccessToken, t.RefreshToken)
 		}
 	}
+	ctx, traced := s.traceStart(ctx, refreshToken)
 	tok, err := fetchSafely(ctx, s.opts.Client, g, refreshToken, start, held...)
 	end := s.clock.Now()
+	status := statusOf(err)
 	if err == nil {
 		err = unusableOnArrival(tok, start, end)
 	}
 	if err != nil {
 		tok = nil
+	}
+	if traced != nil {
+		traced(TokenResult{StatusCode: status, Err: err})
 	}
 	return tok, end.Sub(start), err
 }

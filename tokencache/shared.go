@@ -257,7 +257,9 @@ func (s *Source) sharedAttempt(dropped *Token, force bool) (tok *Token, req sent
 		// this Source holds belongs to a chain that is no longer used.
 		s.policy.refreshToken = e.RefreshToken
 	}
+	s.underLock = true
 	tok, req, err = s.policy.attempt(s.ctx)
+	s.underLock = false
 	if err != nil || s.ctx.Err() != nil {
 		return tok, req, err, false
 	}

@@ -38,6 +38,9 @@ type Options struct {
 	// changed; if they did, the password grant is retried once at once with
 	// the new values, which are kept for later requests.
 	Reread func() (Grant, bool)
+	// Trace, if set, is told of every token request (see TraceFunc); an
+	// adopted shared token is no request and is not traced.
+	Trace TraceFunc
 
 	// Shared, if set, shares the token with the other replicas of a
 	// cluster (see Shared): a newer shared token is adopted, a refresh
@@ -112,6 +115,9 @@ type Source struct {
 	everHad  bool
 	// forced is set by due when the attempt was asked for by ForceRefresh.
 	forced bool
+	// underLock is set while sharedAttempt makes token requests under the
+	// shared storage lock (TokenRequest.Shared).
+	underLock bool
 	// nextCheck is when storage is next read for a newer shared token.
 	nextCheck time.Time
 	// shareState is the storage condition last reported.
