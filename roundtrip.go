@@ -190,7 +190,7 @@ func roundTrip(req *http.Request, send sender) (*http.Response, error) {
 	// one served and the drop budget allows), and replay only if the token
 	// is no longer served, so the drop budget bounds replays too.
 	// At most one replay per client request (looked up only on a 401).
-	src.Invalidate(tok)
+	cred.drop(tok)
 	if src.Serving() == tok || !replayable || !pass.replayed.CompareAndSwap(false, true) || !body.hold() {
 		cred.counters.unauthorizedPassed.Add(1)
 		return resp, nil
