@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-groupid/caddy-groupid/groupidsim"
 	"github.com/caddy-groupid/caddy-groupid/internal/testenv"
@@ -216,5 +218,46 @@ func noSecretIn(t *testing.T, sim *groupidsim.Server, evs []recordedEvent) {
 				t.Fatalf("event %s carries a secret (redacted)", e.name)
 			}
 		}
+	}
+}
+
+// blockingEmitter is an events app whose handler never returns until
+// released.
+type blockingEmitter struct{ release chan struct{} }
+
+func (b blockingEmitter) Emit(caddy.Context, string, map[string]any) caddy.Event {
+	<-b.release
+	return caddy.Event{}
+}
+
+// TestSlowEventHandlerNeverBlocks: with a handler that does not return,
+// sending events never waits; past the queue's size they are dropped
+// with one warning.
+func TestSlowEventHandlerNeverBlocks(t *testing.T) {
+	t.Parallel()
+	core, logs := observer.New(zap.WarnLevel)
+	ctx, cancel := newTestContext()
+	defer cancel()
+	em := blockingEmitter{make(chan struct{})}
+	q := newEventQueue(ctx, em, zap.New(core))
+	q.start()
+	defer func() { close(em.release); q.end() }()
+	sent := make(chan struct{})
+	go func() {
+		for i := range 3 * eventQueueSize {
+			q.send("groupid_test", map[string]any{"i": i})
+		}
+		close(sent)
+	}()
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		select {
+		case <-sent:
+			return true
+		default:
+			return false
+		}
+	}, "the sends, which must not wait for the handler")
+	if n := logs.FilterMessageSnippet("too slow").Len(); n != 1 {
+		t.Fatalf("%d warnings about the slow handler, want 1", n)
 	}
 }
