@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"go.uber.org/zap"
 
 	"github.com/caddy-groupid/caddy-groupid/tokencache"
@@ -47,13 +48,17 @@ type App struct {
 	Tracing bool `json:"tracing,omitempty"`
 
 	// Test seams, set before Provision: the clock and jitter of the
-	// credentials this app creates, and the logger of its handlers.
+	// credentials this app creates, the logger of its handlers, and the
+	// events app it emits to.
 	clock  tokencache.Clock
 	jitter func() float64
 	logs   *zap.Logger
+	events emitter
 
 	logger  *zap.Logger
 	tracing appTracing // see tracing.go
+	// queue emits the events of this config's credentials (events.go).
+	queue *eventQueue
 
 	mu         sync.Mutex
 	creds      map[string]*appCredential // by name; guarded by mu
@@ -83,10 +88,19 @@ func appOf(ctx caddy.Context) (*App, error) {
 }
 
 // Provision prepares the named credentials (no network I/O, nothing
-// started) and registers the config's metrics.
+// started), registers the config's metrics and gets the config's events
+// app, which the app emits its events to once it starts.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = a.loggerFor(ctx)
 	a.creds = map[string]*appCredential{}
+	if a.events == nil {
+		ev, err := ctx.App("events")
+		if err != nil {
+			return fmt.Errorf("getting events app: %v", err)
+		}
+		a.events = ev.(*caddyevents.App)
+	}
+	a.queue = newEventQueue(ctx, a.events, a.logger)
 	if err := registerMetrics(ctx.GetMetricsRegistry(), a); err != nil {
 		return errors.New("registering metrics: " + err.Error())
 	}
@@ -174,6 +188,7 @@ func (a *App) check() error {
 func (a *App) startCredentials() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.queue.start()
 	for _, ac := range a.creds {
 		ac.c.start(ac.use)
 	}
@@ -196,6 +211,7 @@ func (a *App) Stop() error {
 	for _, ac := range a.creds {
 		ac.c.stop(ac.use)
 	}
+	a.queue.end()
 	return nil
 }
 

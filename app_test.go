@@ -73,7 +73,7 @@ func TestNamedCredentialErrorsNameCredentialAndField(t *testing.T) {
 	} {
 		c := simCredential("http://127.0.0.1:1/GroupIDSecurityService/connect/token")
 		tc.mod(&c)
-		app := &App{Credentials: map[string]*Credential{"svc": &c}}
+		app := &App{Credentials: map[string]*Credential{"svc": &c}, events: new(eventRecorder)}
 		ctx, cancel := newTestContext()
 		err := app.Provision(ctx)
 		cancel()

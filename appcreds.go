@@ -38,6 +38,7 @@ func (a *App) register(p *prepared, named bool) (*credential, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.use.events = a.queue
 	a.creds[name] = &appCredential{c: c, use: p.use, trust: p.trust, named: named}
 	return c, nil
 }

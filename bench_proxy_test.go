@@ -137,4 +137,26 @@ func BenchmarkServeHTTP(b *testing.B) {
 	b.Run("header_up_baseline", func(b *testing.B) { run(b, realisticHeader, passThrough{}, proxyModel{ops: headerUp}) })
 	b.Run("minimal_groupid_auth", func(b *testing.B) { run(b, minimalHeader, h, proxyModel{groupid: true}) })
 	b.Run("minimal_static_header_baseline", func(b *testing.B) { run(b, minimalHeader, staticHeader{bearer}, proxyModel{}) })
+
+	// The fresh_* pair gives every iteration the per-request state Caddy's
+	// server makes (caddyhttp.PrepareRequest with a new replacer: the
+	// request variables, the replacer and its {http.*} provider), as every
+	// real request has. The runs above reuse one request's state, in which
+	// the groupid_auth of an earlier iteration is found further out: they
+	// leave out what the first groupid_auth of a request does once (the
+	// provider of the {http.groupid_auth.*} placeholders).
+	fresh := func(b *testing.B, mw caddyhttp.MiddlewareHandler, proxy caddyhttp.Handler) {
+		base := httptest.NewRequest("GET", "/GroupIDDataService/api/IdentityStores/2/Users/x", nil)
+		base.Header = realisticHeader.Clone()
+		w := httptest.NewRecorder()
+		w.Header().Set("Server", "Caddy")
+		srv := new(caddyhttp.Server)
+		b.ReportAllocs()
+		for b.Loop() {
+			r := caddyhttp.PrepareRequest(base, caddy.NewReplacer(), w, srv)
+			_ = mw.ServeHTTP(w, r, proxy)
+		}
+	}
+	b.Run("fresh_groupid_auth", func(b *testing.B) { fresh(b, h, proxyModel{groupid: true}) })
+	b.Run("fresh_static_header_baseline", func(b *testing.B) { fresh(b, staticHeader{bearer}, proxyModel{}) })
 }

@@ -37,6 +37,11 @@ type credential struct {
 	// uses are the started configs' uses of the credential, oldest first:
 	// the last is the running config's. Guarded by mu.
 	uses []*credUse
+
+	// evMu orders the credential's events (see report); taken before mu.
+	evMu sync.Mutex
+	// reported is the state last reported in an event. Guarded by evMu.
+	reported tokencache.Condition
 }
 
 // credUse is what one config gives a credential while it runs.
@@ -49,6 +54,8 @@ type credUse struct {
 	logger  *zap.Logger
 	// tracing traces token requests; nil when the config does not.
 	tracing *tokenTracing
+	// events is the config's groupid app's event queue (nil: none).
+	events *eventQueue
 }
 
 // credentialInfo is what may be shown about a credential: never a secret.
@@ -153,6 +160,7 @@ func newCredential(spec credentialSpec, seed *tokencache.Token) (*credential, er
 		ShareLockTimeout:   lockTimeout,
 		ShareCheckInterval: checkInterval,
 	})
+	c.reported = c.src.State().Condition
 	return c, nil
 }
 

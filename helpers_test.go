@@ -272,6 +272,9 @@ type testConfig struct {
 func startConfig(t testing.TB, app *App) *testConfig {
 	t.Helper()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	if app.events == nil {
+		app.events = new(eventRecorder) // no Caddy config here to load the events app from
+	}
 	if err := app.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -229,9 +229,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	p := &passage{b: h.binding}
 	vars, _ := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any) // caddyhttp.GetVar and SetVar, with one lookup
 	if outer, ok := vars[bindingVar].(*passage); ok {
-		p.outer, p.replayed = outer, outer.replayed
+		p.outer, p.req = outer, outer.req
 	} else {
-		p.replayed = &p.own
+		p.req = &p.own
+		// The first groupid_auth of the request provides its placeholders.
+		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		p.req.provide(repl)
 	}
 	if vars != nil {
 		vars[bindingVar] = p

@@ -35,12 +35,13 @@ const bindingVar = "groupid_auth"
 type passage struct {
 	b     *binding
 	outer *passage // the passage of a groupid_auth further out, or nil
-	// replayed is the client request's: set once it was replayed after a
-	// 401 (at most one replay per client request, however many round trips
-	// the chain makes: lb_retries, several proxies, nested handlers).
-	replayed *atomic.Bool
-	done     atomic.Bool // the handler returned: no longer bound
-	own      atomic.Bool // replayed, for the outermost passage
+	// req is the client request's record (placeholders.go): whether it was
+	// replayed after a 401 (at most one replay per client request, however
+	// many round trips the chain makes: lb_retries, several proxies, nested
+	// handlers), and the credential and token it was sent with.
+	req  *requestRecord
+	done atomic.Bool   // the handler returned: no longer bound
+	own  requestRecord // req, for the outermost passage
 	// firstUsed is set by the first round trip under this passage (see
 	// tokenRequest).
 	firstUsed atomic.Bool
@@ -169,6 +170,7 @@ func roundTrip(req *http.Request, send sender) (*http.Response, error) {
 		return nil, cred.refusal(err)
 	}
 	out := pass.tokenRequest(b, req, tok)
+	pass.req.sent(cred, tok)
 	cred.counters.requestsInjected.Add()
 	if !b.replay {
 		return send(out)
@@ -191,8 +193,8 @@ func roundTrip(req *http.Request, send sender) (*http.Response, error) {
 	// one served and the drop budget allows), and replay only if the token
 	// is no longer served, so the drop budget bounds replays too.
 	// At most one replay per client request (looked up only on a 401).
-	src.Invalidate(tok)
-	if src.Serving() == tok || !replayable || !pass.replayed.CompareAndSwap(false, true) || !body.hold() {
+	cred.drop(tok)
+	if src.Serving() == tok || !replayable || !pass.req.replayed.CompareAndSwap(false, true) || !body.hold() {
 		cred.counters.unauthorizedPassed.Add(1)
 		return resp, nil
 	}
@@ -203,6 +205,7 @@ func roundTrip(req *http.Request, send sender) (*http.Response, error) {
 		return nil, cred.refusal(err)
 	}
 	traceReplay(req, cred)
+	pass.req.sent(cred, fresh)
 	again := withToken(req, fresh)
 	again.Body, again.ContentLength = out.Body, out.ContentLength
 	if body != nil {

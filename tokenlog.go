@@ -8,12 +8,14 @@ import (
 	"github.com/caddy-groupid/caddy-groupid/tokencache"
 )
 
-// This file turns a credential's token events into counters and log lines.
+// This file turns a credential's token events into counters and log lines
+// (and hands them to events.go, which makes Caddy events of them).
 
 // observe counts and logs one token request: debug for each, info when a
 // token is first obtained or after a failure, error when the failure
 // changes, warn when a refresh token is refused. Never a secret or a token.
 func (c *credential) observe(ev tokencache.Event) {
+	defer c.reportEvent(ev) // after the log line, as the waiters are woken after it
 	switch ev.Kind {
 	case tokencache.EventAdopt, tokencache.EventShare, tokencache.EventShareError:
 		c.observeShare(ev)

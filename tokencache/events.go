@@ -44,4 +44,8 @@ type Event struct {
 	ShareState ShareState
 	// Reason describes a storage failure without quoting it.
 	Reason string
+	// Condition is the Source's condition once the event happened
+	// (EventToken, EventAdopt, EventFailure), computed with it: a
+	// condition read later may already include what happened next.
+	Condition Condition
 }

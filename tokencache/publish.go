@@ -48,6 +48,7 @@ func (s *Source) publish(tok *Token, from origin, req sent, now time.Time) {
 		s.nextAttempt = s.nextAttempt.Add(RefreshMargin(tok.Lifetime(), s.opts.RefreshBefore) / 2)
 	}
 	done := s.endAttemptLocked()
+	ev.Condition = s.conditionLocked()
 	s.mu.Unlock()
 	// Observe first, then wake the waiters: a log line is written before
 	// anyone acts on what it reports.
@@ -74,6 +75,7 @@ func (s *Source) fail(err *Error, req sent, now time.Time) {
 	s.nextAttempt = now.Add(b.Delay(s.failures, s.opts.Rand()))
 	ev.RetryAt = s.nextAttempt
 	done := s.endAttemptLocked()
+	ev.Condition = s.conditionLocked()
 	s.mu.Unlock()
 	// Observe first, then wake the waiters: a log line about a failure is
 	// written before any request is refused because of it.

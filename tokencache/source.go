@@ -308,8 +308,16 @@ const (
 // current, or if MaxInvalidations drops happened in the last
 // InvalidationWindow.
 func (s *Source) Invalidate(tok *Token) bool {
+	dropped, _ := s.Drop(tok)
+	return dropped
+}
+
+// Drop is Invalidate that also returns the Source's condition right after
+// the drop (when tok was dropped): computed with it, before the token
+// request the drop asks for can change it.
+func (s *Source) Drop(tok *Token) (dropped bool, after Condition) {
 	if tok == nil || s.cur.Load() != tok {
-		return false
+		return false, ""
 	}
 	s.mu.Lock()
 	now := s.clock.Now()
@@ -322,7 +330,7 @@ func (s *Source) Invalidate(tok *Token) bool {
 	s.invalidations = recent
 	if len(recent) >= MaxInvalidations || !s.cur.CompareAndSwap(tok, nil) {
 		s.mu.Unlock()
-		return false
+		return false, ""
 	}
 	s.invalidations = append(s.invalidations, now)
 	s.drops++
@@ -332,10 +340,11 @@ func (s *Source) Invalidate(tok *Token) bool {
 	// backoff earned by an older failure (a 401 is new information).
 	s.dropped.Store(tok)
 	s.dropRefresh.Store(true)
+	after = s.conditionLocked()
 	s.mu.Unlock()
 	s.opts.Store.Delete(key)
 	s.kick()
-	return true
+	return true, after
 }
 
 // ForceRefresh asks the refresh goroutine for a token request now, even
@@ -373,6 +382,11 @@ func (s *Source) State() State {
 	st := State{Serving: s.cur.Load(), Newest: s.last.Load(), LastErr: s.lastErr, NextAttempt: s.nextAttempt, Attempting: s.attempting, Drops: s.drops}
 	st.Condition = conditionOf(st.Serving, st.LastErr, st.Attempting)
 	return st
+}
+
+// conditionLocked is the Source's condition now. Call with s.mu held.
+func (s *Source) conditionLocked() Condition {
+	return conditionOf(s.cur.Load(), s.lastErr, s.attempting)
 }
 
 func (s *Source) kick() {
