@@ -199,15 +199,14 @@ func TestEventsTellATokensLife(t *testing.T) {
 	if late := firstRec.since(old); len(late) > 0 {
 		t.Fatalf("the retired config's app emitted after it stopped: %s", describe(late))
 	}
-	noSecretIn(t, r.sim, append(firstRec.since(0), rec.since(0)...))
+	noSecretInEvents(t, r.sim, append(firstRec.since(0), rec.since(0)...))
 }
 
 // noSecretIn fails the test if an event's data holds a secret or a token
 // the simulator issued.
-func noSecretIn(t *testing.T, sim *groupidsim.Server, evs []recordedEvent) {
+func noSecretInEvents(t *testing.T, sim *groupidsim.Server, evs []recordedEvent) {
 	t.Helper()
-	secrets := append([]string{groupidsim.DefaultPassword, groupidsim.DefaultClientSecret, "changed-elsewhere"},
-		append(sim.IssuedTokens(), sim.IssuedRefreshTokens()...)...)
+	secrets := simSecrets(sim, "changed-elsewhere")
 	for _, e := range evs {
 		b, err := json.Marshal(e.data)
 		if err != nil {

@@ -359,3 +359,12 @@ func retire(h *Handler) error {
 func newTestContext() (caddy.Context, context.CancelFunc) {
 	return caddy.NewContext(caddy.Context{Context: context.Background()})
 }
+
+// simSecrets is every secret the simulator knows of: the password and
+// client secret, extra ones (a changed password), and every access and
+// refresh token it issued.
+func simSecrets(sim *groupidsim.Server, extra ...string) []string {
+	out := append([]string{groupidsim.DefaultPassword, groupidsim.DefaultClientSecret}, extra...)
+	out = append(out, sim.IssuedTokens()...)
+	return append(out, sim.IssuedRefreshTokens()...)
+}

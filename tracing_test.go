@@ -74,10 +74,9 @@ func attrsOf(kvs []attribute.KeyValue) map[string]string {
 
 // noSecretIn fails if any text of the spans holds the simulator's password
 // or client secret, or a token or refresh token it issued.
-func noSecretIn(t *testing.T, sim *groupidsim.Server, spans tracetest.SpanStubs) {
+func noSecretInSpans(t *testing.T, sim *groupidsim.Server, spans tracetest.SpanStubs) {
 	t.Helper()
-	secrets := append([]string{groupidsim.DefaultPassword, groupidsim.DefaultClientSecret}, sim.IssuedTokens()...)
-	secrets = append(secrets, sim.IssuedRefreshTokens()...)
+	secrets := simSecrets(sim)
 	for i, s := range spans {
 		texts := []string{s.Name, s.Status.Description, fmt.Sprint(s.Resource.Attributes())}
 		for _, kv := range s.Attributes {
@@ -148,7 +147,7 @@ func TestTracingOneSpanPerTokenRequest(t *testing.T) {
 	if spans[2].Status.Description != "rejected: invalid_grant" || spans[4].Status.Description != "transient" {
 		t.Errorf("status descriptions %q, %q", spans[2].Status.Description, spans[4].Status.Description)
 	}
-	noSecretIn(t, r.sim, spans)
+	noSecretInSpans(t, r.sim, spans)
 }
 
 // TestTracingOffExportsNothing: with tracing off (the default) the config
@@ -257,7 +256,7 @@ func TestRequestSpanGetsCredentialAndReplayEvent(t *testing.T) {
 	if len(replayed.Events) != 1 || replayed.Events[0].Name != replayEvent || attrsOf(replayed.Events[0].Attributes)[attrCredential] != name {
 		t.Fatalf("replayed request span events %+v", replayed.Events)
 	}
-	noSecretIn(t, r.sim, tracetest.SpanStubs{plain, replayed})
+	noSecretInSpans(t, r.sim, tracetest.SpanStubs{plain, replayed})
 
 	// A request refused for lack of a token names its credential too.
 	r.sim.SetFault(groupidsim.Fault{Kind: groupidsim.Fault5xx})
