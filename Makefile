@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build test vet demo bench xcaddy clean
+.PHONY: all build test test-deps vet demo bench xcaddy clean
 
 all: build
 
@@ -20,7 +20,12 @@ vet:
 # (fuzz seed corpora replayed; benchmarks compiled, not run), and checks of
 # the built binary and Caddyfile.example. deploy/monitoring runs promtool and
 # a real Prometheus (Debian's prometheus package; .ci/run installs it).
-test: vet build
+# test-deps: curl, promtool and prometheus, installed with apt-get when
+# missing (see scripts/test-deps.sh).
+test-deps:
+	bash scripts/test-deps.sh
+
+test: test-deps vet build
 	bash scripts/staticcheck.sh
 	$(GO) test -race -count=1 -run . -bench XXX_compile_only ./...
 	for m in http.handlers.groupid_auth http.handlers.groupid_ready http.reverse_proxy.transport.groupid groupid; do \
