@@ -41,7 +41,8 @@ demo:
 
 # bench: Go micro-benchmarks (hot path, token read under -cpu 1,2), then the
 # load benchmark (A: groupid_auth, B: static header_up, C: direct), token
-# economy, cold start and memory. Writes bench/results.md. Not part of test.
+# economy, cold start and memory. Writes bench/results.md and its SVG plots in
+# bench/plots/. Not part of test.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1,2 -count 5 . ./tokencache
 	$(GO) run ./bench/loadbench -md bench/results.md

@@ -41,6 +41,10 @@ type bench struct {
 	share []shareRow
 	// cfgShare is a sharing replica's config, for the report.
 	cfgShare string
+	// plots are the SVGs written, plotsRel their directory relative to
+	// the -md file.
+	plots    []plotFile
+	plotsRel string
 }
 
 func newBench(ctx context.Context, o *options) (_ *bench, err error) {

@@ -38,6 +38,8 @@ type economyResult struct {
 	AllMax      time.Duration
 	Up          upstreamCounts
 	OtherCPU    float64
+	// Timeline is /groupid/status over the run and its outage tail.
+	Timeline *timeline
 }
 
 func (b *bench) runEconomy() error {
@@ -50,11 +52,16 @@ func (b *bench) runEconomy() error {
 		return err
 	}
 	logf("token economy: %d req/s for %s through A, token lifetime %s", o.econRate, o.econDur, o.lifetime)
-	p, url, err := b.startConfig("economy-A", run, caFile, true)
+	p, url, err := b.startConfig("economy-A", run, caFile, false)
 	if err != nil {
 		return err
 	}
 	defer p.Stop()
+	pl := startPoller(b.ctx, p)
+	defer pl.stop()
+	if err := waitServing(p, url); err != nil {
+		return err
+	}
 	b.up.counts()
 	e := &economyResult{Rate: o.econRate, Dur: o.econDur, Lifetime: o.lifetime, Window: o.window, Statuses: map[int]int{}}
 	b.econ = e
@@ -96,6 +103,11 @@ func (b *bench) runEconomy() error {
 	b.commands = append(b.commands, fmt.Sprintf("open-loop Go client: GET %s at %d req/s for %s, %d workers (token lifetime %s)",
 		"http://127.0.0.1:<port>"+apiPath, o.econRate, o.econDur, o.econWorkers, o.lifetime))
 	logf("token economy: %d token requests, p99 near %s vs far %s", len(e.TokenTimes), fmtDur(e.NearP99), fmtDur(e.FarP99))
+	if o.outage > 0 {
+		b.outageTail(sim, pl, url)
+	}
+	e.Timeline = pl.stop()
+	e.Timeline.LoadFrom, e.Timeline.LoadTo = e.Timeline.since(e.LoadStart), e.Timeline.since(e.LoadEnd)
 	return nil
 }
 

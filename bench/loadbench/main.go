@@ -19,6 +19,9 @@
 // requests of 1, 3 and 5 replicas sharing one token through one storage
 // folder (and 3 that do not share). The report goes
 // to stdout (Markdown) and, with -md, to a file; progress goes to stderr.
+// With -md (or -plots) it also draws SVG plots: throughput and latency of
+// A, B and C, and config A's token timeline (its /groupid/status polled
+// during the token-economy run and a short token-endpoint outage after it).
 //
 // wrk comes from Debian's package and is installed with apt-get when
 // missing (this needs root). Every child process runs in its own process
@@ -54,6 +57,7 @@ type options struct {
 	econWorkers int
 	lifetime    time.Duration
 	window      time.Duration
+	outage      time.Duration
 
 	coldConns int
 	coldDelay time.Duration
@@ -66,6 +70,7 @@ type options struct {
 	shareLifetimes int
 
 	md      string
+	plots   string
 	caddy   string
 	noBuild bool
 	only    string
@@ -89,6 +94,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.econWorkers, "workers", 64, "worker pool of the token-economy load generator")
 	fs.DurationVar(&o.lifetime, "lifetime", 5*time.Second, "simulator token lifetime for the token-economy and memory runs of A")
 	fs.DurationVar(&o.window, "window", 250*time.Millisecond, "requests starting within this of a token request count as 'near' it")
+	fs.DurationVar(&o.outage, "outage", 6*time.Second, "after the token-economy load, take the token endpoint down this long (light load, for the token timeline only; 0 skips it)")
 	fs.IntVar(&o.coldConns, "cold-conns", 1000, "concurrent requests (and connections) of the cold start (0 skips it)")
 	fs.DurationVar(&o.coldDelay, "cold-delay", 300*time.Millisecond, "token endpoint delay during the cold start")
 	fs.DurationVar(&o.memDur, "mem", 60*time.Second, "length of each full-load memory run (0 skips it)")
@@ -96,6 +102,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.postSize, "post-size", 16384, "JSON body bytes of the POST phase, which runs -rounds rounds like the throughput phase (0 skips it)")
 	fs.IntVar(&o.shareLifetimes, "share-lifetimes", 10, "token lifetimes of each replica-sharing run (1, 3, 5 sharing replicas, 3 alone); 0 skips it")
 	fs.StringVar(&o.md, "md", "", "also write the Markdown report to this file")
+	fs.StringVar(&o.plots, "plots", "", "directory for the SVG plots (default: plots/ beside the -md file; none without -md)")
 	fs.StringVar(&o.caddy, "caddy", "bin/caddy", "Caddy binary, relative to the repository root")
 	fs.BoolVar(&o.noBuild, "no-build", false, "use the existing Caddy binary instead of building it")
 	fs.StringVar(&o.only, "only", "throughput,economy,cold,memory,post,share", "comma-separated phases to run")
@@ -133,6 +140,18 @@ func (o *options) phase(name string) bool {
 		}
 	}
 	return false
+}
+
+// plotsDir is where the SVG plots go: -plots, or plots/ beside the -md
+// file; empty for none.
+func (o *options) plotsDir() string {
+	if o.plots != "" {
+		return o.plots
+	}
+	if o.md != "" {
+		return filepath.Join(filepath.Dir(o.md), "plots")
+	}
+	return ""
 }
 
 func logf(format string, args ...any) {
@@ -185,6 +204,24 @@ func run(o *options) (code int) {
 	if err := b.runAll(); err != nil {
 		logf("%v", err)
 		code = 1
+	}
+	if dir := o.plotsDir(); dir != "" {
+		files, err := b.writePlots(dir)
+		if err != nil {
+			logf("plots: %v", err)
+			code = 1
+		}
+		b.plots = files
+		b.plotsRel = dir
+		if o.md != "" {
+			mdDir, _ := filepath.Abs(filepath.Dir(o.md))
+			plotsDir, _ := filepath.Abs(dir)
+			if rel, err := filepath.Rel(mdDir, plotsDir); err == nil {
+				b.plotsRel = filepath.ToSlash(rel)
+			}
+		}
+		abs, _ := filepath.Abs(dir)
+		logf("%d plots written to %s", len(files), abs)
 	}
 	rep := b.report()
 	fmt.Print(rep)

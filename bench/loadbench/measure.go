@@ -43,13 +43,13 @@ func (b *bench) measure(p *live.Caddy, url, header string, d time.Duration, extr
 
 // aggregate combines the slices of one config in one round: requests and
 // errors are summed, the rate is total requests over total time, CPU per
-// request is total Caddy CPU over total requests, and p50/p99 are the
+// request is total Caddy CPU over total requests, and p50/p90/p99 are the
 // medians of the slices' values.
 func aggregate(ms []*measurement) *measurement {
 	out := &measurement{res: &wrkResult{}}
 	var secs, other float64
 	var ticks int64
-	var p50, p99 []float64
+	var p50, p90, p99 []float64
 	for _, m := range ms {
 		r := m.res
 		out.res.Requests += r.Requests
@@ -59,6 +59,7 @@ func aggregate(ms []*measurement) *measurement {
 			secs += float64(r.Requests) / r.RPS
 		}
 		p50 = append(p50, float64(r.P50))
+		p90 = append(p90, float64(r.P90))
 		p99 = append(p99, float64(r.P99))
 		out.up.OK += m.up.OK
 		out.up.Prev += m.up.Prev
@@ -75,7 +76,7 @@ func aggregate(ms []*measurement) *measurement {
 	out.cpuPerReq = cpuPerRequest(ticks, out.res.Requests)
 	if len(ms) > 0 {
 		out.other = other / float64(len(ms))
-		out.res.P50, out.res.P99 = time.Duration(median(p50)), time.Duration(median(p99))
+		out.res.P50, out.res.P90, out.res.P99 = time.Duration(median(p50)), time.Duration(median(p90)), time.Duration(median(p99))
 	}
 	out.ticks = ticks
 	return out

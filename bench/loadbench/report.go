@@ -55,6 +55,13 @@ func (b *bench) report() string {
 	}
 	p("Run on %s with `go run ./bench/loadbench %s`.\n\n", m.Date, strings.Join(args, " "))
 
+	if len(b.plots) > 0 {
+		p("## Plots\n\n")
+		for _, f := range b.plots {
+			p("![%s](%s/%s)\n\n", f.Title, b.plotsRel, f.Name)
+		}
+	}
+
 	p("## Machine\n\n| | |\n|---|---|\n")
 	p("| CPUs (`nproc`) | %s |\n| CPU model | %s |\n| memory | %s |\n| kernel | %s |\n", m.NProc, m.CPU, m.MemTotal, m.Kernel)
 	p("| Go | %s |\n| Caddy | %s |\n| wrk | %s |\n", m.GoVersion, firstLine(m.CaddyVersion), m.WrkVersion)

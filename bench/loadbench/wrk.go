@@ -17,12 +17,12 @@ import (
 
 // wrkResult is what the report uses from one wrk run.
 type wrkResult struct {
-	RPS        float64
-	P50, P99   time.Duration
-	Requests   int64
-	Non2xx     int64
-	SockErrors int64 // connect + read + write + timeout
-	Raw        string
+	RPS           float64
+	P50, P90, P99 time.Duration
+	Requests      int64
+	Non2xx        int64
+	SockErrors    int64 // connect + read + write + timeout
+	Raw           string
 }
 
 // wrkArgs builds the wrk command line for url; extra (such as -s script)
@@ -99,6 +99,8 @@ func parseWrk(s string) (*wrkResult, error) {
 			switch f[0] {
 			case "50%":
 				r.P50, have50 = d, true
+			case "90%":
+				r.P90 = d
 			case "99%":
 				r.P99, have99 = d, true
 			}

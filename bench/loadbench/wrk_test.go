@@ -27,7 +27,7 @@ func TestParseWrk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.RPS != 12500.50 || r.P50 != 812*time.Microsecond || r.P99 != 1200*time.Millisecond ||
+	if r.RPS != 12500.50 || r.P50 != 812*time.Microsecond || r.P90 != 7500*time.Microsecond || r.P99 != 1200*time.Millisecond ||
 		r.Requests != 125000 || r.Non2xx != 5 || r.SockErrors != 6 {
 		t.Fatalf("parsed %+v", *r)
 	}
