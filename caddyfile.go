@@ -36,7 +36,9 @@ func init() {
 //	    client_secret     <secret>
 //	    identity_store_id <id>
 //	    scope             <scope...>
+//	    form_param        <name> <value>   (repeatable, one per name)
 //	    refresh_before    <duration>
+//	    default_token_lifetime <duration>
 //	    timeout           <duration>
 //	    dial_timeout      <duration>
 //	    ca_cert_file      <path>
@@ -84,7 +86,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if name == "credential" {
 			name = "credentials" // the same subdirective, singular for one
 		}
-		if seen[name] || (name == "credentials" && len(h.Credentials) > 0) {
+		if (seen[name] && !repeatable(name)) || (name == "credentials" && len(h.Credentials) > 0) {
 			return d.Errf("groupid_auth: subdirective %s given more than once", name)
 		}
 		seen[name] = true
@@ -195,7 +197,9 @@ func (c *Credential) unmarshalSetting(d *caddyfile.Dispenser, where, name string
 		c.TrustPoolRaw = caddyconfig.JSONModuleObject(unm, "provider", modStem, nil)
 	case "share":
 		return c.unmarshalShare(d, where)
-	case "refresh_before", "timeout", "dial_timeout":
+	case "form_param":
+		return c.unmarshalFormParam(d, where)
+	case "refresh_before", "timeout", "dial_timeout", "default_token_lifetime":
 		if !d.NextArg() {
 			return d.ArgErr()
 		}
@@ -211,6 +215,8 @@ func (c *Credential) unmarshalSetting(d *caddyfile.Dispenser, where, name string
 			c.Timeout = caddy.Duration(dur)
 		case "dial_timeout":
 			c.DialTimeout = caddy.Duration(dur)
+		case "default_token_lifetime":
+			c.DefaultTokenLifetime = caddy.Duration(dur)
 		default:
 			c.RefreshBefore = caddy.Duration(dur)
 		}

@@ -73,7 +73,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		seen := map[string]bool{}
 		for nesting := d.Nesting(); d.NextBlock(nesting); {
 			sub := d.Val()
-			if seen[sub] {
+			if seen[sub] && !repeatable(sub) {
 				return d.Errf("%s: subdirective %s given more than once", where, sub)
 			}
 			seen[sub] = true

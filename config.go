@@ -68,7 +68,10 @@ func (c *Credential) expand() error {
 	if c.Share != nil {
 		fields = append(fields, stringField{"share.key", &c.Share.Key})
 	}
-	return expandPlaceholders(fields)
+	if err := expandPlaceholders(fields); err != nil {
+		return err
+	}
+	return c.expandFormParams()
 }
 
 // validate checks the expanded credential. Errors name the field and never
@@ -107,6 +110,12 @@ func (c *Credential) validate() error {
 		return errors.New("identity_store_id: must be one path segment of letters, digits, '-', '_' or '.' (GroupID's store IDs are numbers)")
 	}
 	if err := c.validateDurations(); err != nil {
+		return err
+	}
+	if err := c.validateFormParams(); err != nil {
+		return err
+	}
+	if err := c.validateDefaultLifetime(); err != nil {
 		return err
 	}
 	if c.Share != nil {

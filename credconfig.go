@@ -47,12 +47,30 @@ type Credential struct {
 	// none is sent, and GroupID grants the client's allowed scopes.
 	Scope string `json:"scope,omitempty"`
 
+	// FormParams are extra form fields (name to value) sent with every
+	// token request, password and refresh_token grant alike, such as
+	// resource or audience for a token endpoint behind another proxy.
+	// Values accept placeholders. They never replace a field the grant
+	// sends: grant_type, username, password, client_id, client_secret,
+	// refresh_token, identity_store_id and scope (in any case) fail the
+	// config load. They are part of the credential's identity (a change
+	// gets a new token), and every value is treated as a secret: never
+	// logged, redacted from errors. Default: none.
+	FormParams map[string]string `json:"form_params,omitempty"`
+
 	// RefreshBefore is how long before a token expires its background
 	// refresh starts; a random extra of up to half of it spreads replicas
 	// apart. It is capped at half the token's lifetime and must be under
 	// 24 h. Default: a quarter of the lifetime (300 s for GroupID's 1200 s
 	// tokens).
 	RefreshBefore caddy.Duration `json:"refresh_before,omitempty"`
+
+	// DefaultTokenLifetime is the lifetime assumed for a token whose
+	// response has no numeric expires_in and whose access token has no
+	// readable JWT exp claim (the lifetime comes from expires_in, else from
+	// exp less a clock skew allowance of up to 30 s, else from this). From
+	// 5 s to 24 h. Default: 1200 s, GroupID's documented token lifetime.
+	DefaultTokenLifetime caddy.Duration `json:"default_token_lifetime,omitempty"`
 
 	// Timeout bounds each token request from dialling to the last byte of
 	// the answer. At most 5 minutes. Default: 10 s.

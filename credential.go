@@ -42,6 +42,9 @@ type credential struct {
 	evMu sync.Mutex
 	// reported is the state last reported in an event. Guarded by evMu.
 	reported tokencache.Condition
+	// lifetimeNote is the LifetimeNote of the last token obtained, so a
+	// change is logged once. Used by observe only (the refresh goroutine).
+	lifetimeNote string
 }
 
 // credUse is what one config gives a credential while it runs.
@@ -78,6 +81,9 @@ type credentialSpec struct {
 	timeout     time.Duration
 	dialTimeout time.Duration
 	refresh     time.Duration
+	// defaultLife is the lifetime of a token whose lifetime the response
+	// does not tell (default_token_lifetime).
+	defaultLife time.Duration
 	reread      func() (tokencache.Grant, bool)
 	logger      *zap.Logger
 	share       *shareSpec // nil: not shared
@@ -147,7 +153,7 @@ func newCredential(spec credentialSpec, seed *tokencache.Token) (*credential, er
 	hc.Transport = useTransport{c}
 	c.src = tokencache.New(tokencache.Options{
 		Grant:         spec.grant,
-		Client:        &tokencache.Client{HTTP: hc},
+		Client:        &tokencache.Client{HTTP: hc, DefaultLifetime: spec.defaultLife},
 		Store:         store,
 		Clock:         clk,
 		RefreshBefore: spec.refresh,

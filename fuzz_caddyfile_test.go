@@ -37,6 +37,7 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 	f.Add("token_url https://gid.corp:4443/GroupIDSecurityService/connect/token\nusername svc\npassword " + fuzzCfPassword +
 		"\nclient_id legacy\nclient_secret " + fuzzCfSecret + "\nidentity_store_id 2\nscope directorymanager.api offline_access" +
 		"\nrefresh_before 5m\ntimeout 10s\nca_cert_file /etc/gid/ca.pem\nreplay_on_401 on\nmax_replay_body 512KiB")
+	f.Add("form_param resource https://api.example/\nform_param audience a\ndefault_token_lifetime 10m")
 	f.Add("password " + fuzzCfPassword + " again")
 	f.Add("client_secret " + fuzzCfSecret + "\nclient_secret " + fuzzCfSecret)
 	f.Add("share {\n\tkey {file./run/secrets/share.key}\n\tlock_timeout 15s\n\tcheck_interval 30s\n\tstorage file_system /shared\n}")
@@ -79,6 +80,7 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 		}
 		for name, got := range map[string]caddy.Duration{
 			"refresh_before": h.RefreshBefore, "timeout": h.Timeout, "dial_timeout": h.DialTimeout,
+			"default_token_lifetime": h.DefaultTokenLifetime,
 		} {
 			if got == 0 {
 				continue
@@ -88,6 +90,11 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 				return err == nil && caddy.Duration(d) == got
 			}) {
 				t.Fatalf("%s = %v is not what caddy.ParseDuration gives for its argument", name, got)
+			}
+		}
+		for k, v := range h.FormParams {
+			if !fuzzFormParamFromInput(tokens, k, v) {
+				t.Fatalf("form param %q is not the arguments of a form_param line", k)
 			}
 		}
 		if m := h.MaxReplayBody; m != nil && (*m < 0 || *m > MaxReplayBodyLimit) {
@@ -165,6 +172,17 @@ func fuzzSameLine(a, b caddyfile.Token) bool {
 func fuzzFollows(tokens []caddyfile.Token, name string, ok func(string) bool) bool {
 	for i := 0; i+1 < len(tokens); i++ {
 		if tokens[i].Text == name && ok(tokens[i+1].Text) {
+			return true
+		}
+	}
+	return false
+}
+
+// fuzzFormParamFromInput reports whether some form_param line of the
+// input has the arguments name and value.
+func fuzzFormParamFromInput(tokens []caddyfile.Token, name, value string) bool {
+	for i := 0; i+2 < len(tokens); i++ {
+		if tokens[i].Text == "form_param" && tokens[i+1].Text == name && tokens[i+2].Text == value {
 			return true
 		}
 	}

@@ -55,12 +55,14 @@ func (c *Credential) prepare(ctx caddy.Context, name string, logger *zap.Logger)
 		IdentityStoreID: c.IdentityStoreID,
 		Scope:           c.Scope,
 		BasicAuth:       c.ClientAuth == "basic",
+		FormParams:      c.grantFormParams(),
 	}
 	timeout, dial, refresh := time.Duration(c.Timeout), time.Duration(c.DialTimeout), time.Duration(c.RefreshBefore)
+	life := c.defaultLifetime()
 	p := &prepared{
 		spec: credentialSpec{
 			key: tokencache.HashFields(grant.Key(), name,
-				timeout.String(), dial.String(), refresh.String(), share.poolKey()),
+				timeout.String(), dial.String(), refresh.String(), share.poolKey(), life.String()),
 			info: credentialInfo{
 				Name:            name,
 				TokenHost:       tokenHost(c.TokenURL),
@@ -71,6 +73,7 @@ func (c *Credential) prepare(ctx caddy.Context, name string, logger *zap.Logger)
 			timeout:     timeout,
 			dialTimeout: dial,
 			refresh:     refresh,
+			defaultLife: life,
 			reread:      rereader(grant, rawPassword, rawSecret),
 			logger:      logger,
 			share:       share,

@@ -25,12 +25,19 @@ import (
 // shareNames derives the storage key and lock name of a grant: an
 // HMAC-SHA256 under the share key over the grant's non-secret identity, so
 // every replica with the same key and settings finds the same entry, and
-// the name reveals nothing without the key. Never from a secret, and not
+// the name reveals nothing without the key. Never from the password or
+// client secret (form params' values are in it, under the HMAC), and not
 // from tokencache.Grant.Key, which is salted per process.
 func shareNames(key []byte, g tokencache.Grant) (storageKey, lockName string) {
 	m := hmac.New(sha256.New, key)
 	var n [8]byte
-	for _, f := range []string{"groupid_auth share v1", g.TokenURL, g.Username, g.IdentityStoreID, g.ClientID, g.Scope} {
+	fields := []string{"groupid_auth share v1", g.TokenURL, g.Username, g.IdentityStoreID, g.ClientID, g.Scope}
+	for _, p := range g.FormParams {
+		// Form params change the token (its audience, say); they are
+		// given in name order. None: the same names as before they existed.
+		fields = append(fields, "form_param", p.Name, p.Value)
+	}
+	for _, f := range fields {
 		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
 		m.Write(n[:])
 		m.Write([]byte(f))

@@ -49,6 +49,7 @@ func (c *credential) observe(ev tokencache.Event) {
 		default:
 			log.Debug("refreshed groupid token", fields...)
 		}
+		c.logLifetime(log, ev, fields)
 	case tokencache.EventFallback:
 		log.Warn("refresh token refused; falling back to password grant", fields...)
 	case tokencache.EventFailure:
@@ -98,4 +99,21 @@ func (c *credential) observeShare(ev tokencache.Event) {
 			log.Debug("shared token storage failed again", fields...)
 		}
 	}
+}
+
+// logLifetime logs, once per change, that a token's lifetime did not come
+// from a plain expires_in (the JWT exp claim, the default lifetime, or a
+// value capped at 24 h: see tokencache.tokenLifetime), and when it does
+// again. Refresh goroutine only.
+func (c *credential) logLifetime(log *zap.Logger, ev tokencache.Event, fields []zap.Field) {
+	if ev.LifetimeNote == c.lifetimeNote {
+		return
+	}
+	c.lifetimeNote = ev.LifetimeNote
+	fields = append(fields, zap.String("lifetime_from", string(ev.LifetimeFrom)))
+	if ev.LifetimeNote == "" {
+		log.Info("groupid token lifetime from expires_in again", fields...)
+		return
+	}
+	log.Warn("groupid token lifetime: "+ev.LifetimeNote, fields...)
 }

@@ -55,6 +55,13 @@ type Config struct {
 	// ExpiresInSkew is subtracted from expires_in in token responses (some
 	// servers report 1199 for a 1200s token). The real lifetime is unchanged.
 	ExpiresInSkew int
+	// JWTAccessTokens issues access tokens as JWTs with an exp claim, as
+	// IdentityServer does, instead of opaque random strings.
+	JWTAccessTokens bool
+	// OmitExpiresIn leaves expires_in out of token responses (as some
+	// servers and proxies in front of them do); the real lifetime is
+	// unchanged (with JWTAccessTokens, the exp claim tells it).
+	OmitExpiresIn bool
 	// WrongPasswordStatus is the HTTP status of a password grant rejected for
 	// bad credentials: default 400 (IdentityServer); 401 emulates other servers.
 	WrongPasswordStatus int

@@ -13,7 +13,7 @@ import (
 // tokenResponse is the success body of the token endpoint.
 type tokenResponse struct {
 	AccessToken  string `json:"access_token"`
-	ExpiresIn    int    `json:"expires_in"`
+	ExpiresIn    *int   `json:"expires_in,omitempty"` // nil: left out (Config.OmitExpiresIn)
 	TokenType    string `json:"token_type"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope"`
@@ -123,9 +123,13 @@ func (s *Server) refreshGrant(w http.ResponseWriter, form map[string]string, fai
 
 func (s *Server) tokenOK(w http.ResponseWriter, grant string, res grantResult) {
 	s.countToken(grant, "ok")
+	var expiresIn *int
+	if !s.cfg.OmitExpiresIn {
+		expiresIn = new(int(s.cfg.TokenLifetime.Seconds()) - s.cfg.ExpiresInSkew)
+	}
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken:  res.access,
-		ExpiresIn:    int(s.cfg.TokenLifetime.Seconds()) - s.cfg.ExpiresInSkew,
+		ExpiresIn:    expiresIn,
 		TokenType:    s.cfg.TokenType,
 		RefreshToken: res.refresh,
 		Scope:        strings.Join(res.scope, " "),

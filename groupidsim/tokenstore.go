@@ -63,7 +63,7 @@ func (s *Server) issueLocked(family uint64, scope []string, refreshExpiry time.T
 		family = t.lastFamily
 		refreshExpiry = now.Add(s.cfg.RefreshTokenLifetime)
 	}
-	res := grantResult{access: newOpaqueToken(), scope: scope}
+	res := grantResult{access: s.newAccessToken(now, scope), scope: scope}
 	t.access[res.access] = &accessRecord{family: family, store: t.familyStore[family], expires: now.Add(s.cfg.TokenLifetime)}
 	t.issued = append(t.issued, res.access)
 	if contains(scope, "offline_access") {

@@ -23,6 +23,10 @@ type Client struct {
 	// HTTP sends the requests; it must not follow redirects (NewHTTPClient
 	// builds one that does not). Its Timeout bounds each request.
 	HTTP *http.Client
+	// DefaultLifetime is the lifetime of a token whose response has no
+	// numeric expires_in and whose access token has no readable JWT exp
+	// claim (see tokenLifetime). Zero: DefaultTokenLifetime.
+	DefaultLifetime time.Duration
 }
 
 // NewHTTPClient returns an HTTP client for a token endpoint: it follows no
@@ -70,6 +74,7 @@ func (c *Client) Fetch(ctx context.Context, g Grant, refreshToken string, now ti
 		form.Set("client_id", g.ClientID)
 		form.Set("client_secret", g.ClientSecret)
 	}
+	addFormParams(form, g.FormParams)
 
 	// Every text that goes into an error is scrubbed of the secrets sent.
 	scrub := func(e *Error) (*Token, error) {
@@ -103,7 +108,7 @@ func (c *Client) Fetch(ctx context.Context, g Grant, refreshToken string, now ti
 	}
 	switch {
 	case resp.StatusCode == http.StatusOK:
-		tok, reason := parseToken(body, grantType, now)
+		tok, reason := parseToken(body, grantType, now, c.DefaultLifetime)
 		if tok == nil {
 			return fail(ClassTransient, resp.StatusCode, reason, nil)
 		}

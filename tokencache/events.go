@@ -31,6 +31,11 @@ type Event struct {
 	Duration  time.Duration
 	// Expiry of the new token (EventToken).
 	Expiry time.Time
+	// LifetimeFrom and LifetimeNote: where the new token's lifetime came
+	// from, and why when it is not a plain expires_in (EventToken; see
+	// Token.LifetimeNote).
+	LifetimeFrom LifetimeFrom
+	LifetimeNote string
 	// RetryAt is the next scheduled attempt (EventFailure).
 	RetryAt time.Time
 	// First is set on the first token this Source obtained.

@@ -178,7 +178,7 @@ func FuzzParseToken(f *testing.F) {
 		}
 
 		// parseToken on its own, whatever the status.
-		direct, reason := parseToken(body, grantType, fuzzNow)
+		direct, reason := parseToken(body, grantType, fuzzNow, 0)
 		if direct != nil {
 			if reason != "" {
 				t.Fatalf("parseToken returned a token and a reason %q", reason)
@@ -321,14 +321,16 @@ func fuzzCheckToken(t *testing.T, tok *Token, grantType string, body []byte) {
 		t.Fatal("ValidAt disagrees with the expiry")
 	}
 
-	// The lifetime is expires_in seconds, clamped to MaxTokenLifetime, and
-	// the fields are the body's.
+	// The lifetime is expires_in seconds, clamped to MaxTokenLifetime,
+	// when expires_in is a number; else it comes from the JWT exp or is
+	// the default (see tokenLifetime). The fields are the body's.
 	var ref struct {
-		AccessToken  string  `json:"access_token"`
-		RefreshToken string  `json:"refresh_token"`
-		TokenType    string  `json:"token_type"`
-		Scope        string  `json:"scope"`
-		ExpiresIn    float64 `json:"expires_in"`
+		AccessToken  string          `json:"access_token"`
+		RefreshToken string          `json:"refresh_token"`
+		TokenType    string          `json:"token_type"`
+		Scope        string          `json:"scope"`
+		RawExpiresIn json.RawMessage `json:"expires_in"`
+		ExpiresIn    float64
 	}
 	if err := json.Unmarshal(body, &ref); err != nil {
 		// A repeated key may hold a wrong type in an earlier occurrence;
@@ -339,13 +341,24 @@ func fuzzCheckToken(t *testing.T, tok *Token, grantType string, body []byte) {
 			t.Fatalf("token accepted from a body that is not JSON: %v", err)
 		}
 	}
-	want := MaxTokenLifetime
-	if ref.ExpiresIn < MaxTokenLifetime.Seconds() {
-		want = time.Duration(ref.ExpiresIn * float64(time.Second))
+	var numeric bool
+	if len(ref.RawExpiresIn) > 0 && string(ref.RawExpiresIn) != "null" {
+		numeric = json.Unmarshal(ref.RawExpiresIn, &ref.ExpiresIn) == nil
 	}
-	if ref.ExpiresIn < 1 || life != want {
-		t.Fatalf("expires_in %v gave lifetime %v, want %v", ref.ExpiresIn, life, want)
-	}
+	switch {
+	case numeric != (tok.LifetimeFrom == LifetimeExpiresIn):
+		t.Fatalf("lifetime from %q; expires_in numeric: %v", tok.LifetimeFrom, numeric)
+	case tok.LifetimeFrom == LifetimeDefault && life != DefaultTokenLifetime:
+		t.Fatalf("default lifetime %v", life)
+	case numeric:
+		want := MaxTokenLifetime
+		if ref.ExpiresIn < MaxTokenLifetime.Seconds() {
+			want = time.Duration(ref.ExpiresIn * float64(time.Second))
+		}
+		if ref.ExpiresIn < 1 || life != want {
+			t.Fatalf("expires_in %v gave lifetime %v, want %v", ref.ExpiresIn, life, want)
+		}
+	} // from the JWT exp: bounded above
 	if tok.AccessToken != ref.AccessToken || tok.RefreshToken != ref.RefreshToken ||
 		tok.TokenType != ref.TokenType || tok.Scope != ref.Scope {
 		t.Fatal("token fields differ from the body's")

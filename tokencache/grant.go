@@ -24,6 +24,10 @@ type Grant struct {
 	// BasicAuth sends the client ID and secret with HTTP Basic instead of
 	// form fields.
 	BasicAuth bool
+	// FormParams are extra form fields sent with both grants; they never
+	// replace a field the grant sends (see GrantFormFields), are part of
+	// the credential's identity (Key), and their values are secrets.
+	FormParams []FormParam
 }
 
 // keySalt makes Key a keyed hash: even a low-entropy password cannot be
@@ -36,15 +40,17 @@ var keySalt = func() []byte {
 	return b
 }()
 
-// Key identifies the credential: an HMAC-SHA256 over every grant field
-// (length-prefixed, so fields cannot run into each other), hex encoded.
+// Key identifies the credential: an HMAC-SHA256 over every grant field,
+// form params included (length-prefixed, so fields cannot run into each
+// other), hex encoded.
 // It is stable within a process, which is what reload survival needs.
 func (g Grant) Key() string {
 	auth := "form"
 	if g.BasicAuth {
 		auth = "basic"
 	}
-	return hashFields(g.TokenURL, g.Username, g.Password, g.ClientID, g.ClientSecret, g.IdentityStoreID, g.Scope, auth)
+	fields := []string{g.TokenURL, g.Username, g.Password, g.ClientID, g.ClientSecret, g.IdentityStoreID, g.Scope, auth}
+	return hashFields(append(fields, formParamFields(g.FormParams)...)...)
 }
 
 // hashFields returns the keyed hash of the fields in order.
@@ -63,7 +69,12 @@ func hashFields(fields ...string) string {
 // on the same secrets (for example, transport settings next to a grant).
 func HashFields(fields ...string) string { return hashFields(fields...) }
 
-// secrets lists the values that must never appear in an error or a log.
+// secrets lists the values that must never appear in an error or a log:
+// the password, the client secret and every form param's value.
 func (g Grant) secrets() []string {
-	return []string{g.Password, g.ClientSecret}
+	out := []string{g.Password, g.ClientSecret}
+	for _, p := range g.FormParams {
+		out = append(out, p.Value)
+	}
+	return out
 }

@@ -172,7 +172,7 @@ func TestGrantPolicy(t *testing.T) {
 			g.Scope = tc.scope
 			var reread func() (Grant, bool)
 			if tc.rereadTo != nil {
-				reread = func() (Grant, bool) { return *tc.rereadTo, *tc.rereadTo != g }
+				reread = func() (Grant, bool) { return *tc.rereadTo, tc.rereadTo.Key() != g.Key() }
 			}
 			p := newGrantPolicy(g, reread, fetch, func(ev Event) { fallbacks = append(fallbacks, ev) })
 			p.refreshToken = tc.refreshToken

@@ -24,7 +24,8 @@ const (
 // obtained a fetched token (zero for an adopted one). Refresh goroutine
 // only.
 func (s *Source) publish(tok *Token, from origin, req sent, now time.Time) {
-	ev := Event{Kind: EventToken, GrantType: req.grantType, Duration: req.took, Expiry: tok.Expiry}
+	ev := Event{Kind: EventToken, GrantType: req.grantType, Duration: req.took, Expiry: tok.Expiry,
+		LifetimeFrom: tok.LifetimeFrom, LifetimeNote: tok.LifetimeNote}
 	s.mu.Lock()
 	// For an adopted token this changes nothing: the policy's key changes
 	// only during a token request, whose outcome record publishes (or

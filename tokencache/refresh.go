@@ -154,7 +154,7 @@ func (s *Source) fetch(ctx context.Context, g Grant, refreshToken string) (*Toke
 
 // unusableOnArrival fails a token that has expired, or has less than
 // MinRefreshInterval left, by the time its answer arrived (a tiny
-// expires_in, a slow answer): serving it would refuse every request, and
+// expires_in or exp, a slow answer): serving it would refuse every request, and
 // counting it a success would send the next request at once. It is a
 // transient failure, retried with backoff, that names the cause.
 func unusableOnArrival(tok *Token, start, end time.Time) *Error {
@@ -162,8 +162,8 @@ func unusableOnArrival(tok *Token, start, end time.Time) *Error {
 		return nil
 	}
 	return &Error{Class: ClassTransient, GrantType: tok.GrantType, Reason: fmt.Sprintf(
-		"token unusable on arrival: expires_in %s from the request, the answer took %s, less than %s left",
-		tok.Lifetime().Round(time.Millisecond), end.Sub(start).Round(time.Millisecond), MinRefreshInterval)}
+		"token unusable on arrival: lifetime %s (from %s) from the request, the answer took %s, less than %s left",
+		tok.Lifetime().Round(time.Millisecond), tok.LifetimeFrom, end.Sub(start).Round(time.Millisecond), MinRefreshInterval)}
 }
 
 // fetchSafely calls c.Fetch, turning a panic or an error that is not an

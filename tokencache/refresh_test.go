@@ -184,7 +184,7 @@ func TestRejectedPasswordRereadsSecretsOnce(t *testing.T) {
 		o.Rand = func() float64 { return 0 }
 		o.Reread = func() (Grant, bool) {
 			rereads++
-			return next, next != d.grant()
+			return next, next.Key() != d.grant().Key()
 		}
 	})
 	h.src.Start()

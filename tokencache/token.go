@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// MaxTokenLifetime caps expires_in: a server that claims a token lives for
-// years is treated as if it said one day, so a bad response cannot pin a
-// token in the cache forever.
+// MaxTokenLifetime caps a token's lifetime (expires_in, or the JWT exp
+// claim): a server that claims a token lives for years is treated as if it
+// said one day, so a bad response cannot pin a token in the cache forever.
 const MaxTokenLifetime = 24 * time.Hour
 
 // maxTokenLen bounds access and refresh tokens (GroupID's JWTs are ~1-2 KiB).
@@ -31,6 +31,12 @@ type Token struct {
 	// entry it came from or was stored as, 0 if it was never shared.
 	Shared       bool
 	ShareVersion uint64
+	// LifetimeFrom says where the lifetime came from (expires_in, the JWT
+	// exp claim or the default); LifetimeNote explains one that is not a
+	// plain expires_in (a fixed text, see tokenLifetime). Both are empty
+	// on a token adopted from shared storage.
+	LifetimeFrom LifetimeFrom
+	LifetimeNote string
 
 	header string   // "Bearer " + AccessToken, computed once
 	values []string // {header}, for http.Header maps
@@ -77,8 +83,9 @@ type errorResponse struct {
 }
 
 // parseToken turns a 200 body into a Token, or explains why it is unusable.
-// The returned reason never quotes the body.
-func parseToken(body []byte, grantType string, now time.Time) (*Token, string) {
+// The returned reason never quotes the body. defaultLife is the lifetime
+// of a token whose lifetime the response does not tell (see tokenLifetime).
+func parseToken(body []byte, grantType string, now time.Time, defaultLife time.Duration) (*Token, string) {
 	var tr tokenResponse
 	if err := json.Unmarshal(body, &tr); err != nil {
 		return nil, "response is not a JSON token object"
@@ -95,11 +102,13 @@ func parseToken(body []byte, grantType string, now time.Time) (*Token, string) {
 	if !strings.EqualFold(tr.TokenType, "bearer") {
 		return nil, "token_type is not bearer"
 	}
-	life, reason := parseExpiresIn(tr.ExpiresIn)
+	life, from, note, reason := tokenLifetime(tr.ExpiresIn, tr.AccessToken, now, defaultLife)
 	if reason != "" {
 		return nil, reason
 	}
-	return newToken(tr.AccessToken, tr.RefreshToken, tr.TokenType, tr.Scope, grantType, now, life), ""
+	tok := newToken(tr.AccessToken, tr.RefreshToken, tr.TokenType, tr.Scope, grantType, now, life)
+	tok.LifetimeFrom, tok.LifetimeNote = from, note
+	return tok, ""
 }
 
 func newToken(access, refresh, typ, scope, grantType string, now time.Time, life time.Duration) *Token {
@@ -115,25 +124,6 @@ func newToken(access, refresh, typ, scope, grantType string, now time.Time, life
 		header:       header,
 		values:       []string{header},
 	}
-}
-
-// parseExpiresIn accepts a positive JSON number of seconds and clamps it to
-// MaxTokenLifetime.
-func parseExpiresIn(raw json.RawMessage) (time.Duration, string) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return 0, "response has no expires_in"
-	}
-	var secs float64
-	if err := json.Unmarshal(raw, &secs); err != nil {
-		return 0, "expires_in is not a number"
-	}
-	if secs < 1 {
-		return 0, "expires_in is not positive"
-	}
-	if secs > MaxTokenLifetime.Seconds() {
-		return MaxTokenLifetime, ""
-	}
-	return time.Duration(secs * float64(time.Second)), ""
 }
 
 // headerSafe reports whether s is visible ASCII only, so that it can go into

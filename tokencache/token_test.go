@@ -24,15 +24,15 @@ func TestParseToken(t *testing.T) {
 		{"space in token", `{"access_token":"a b","token_type":"Bearer","expires_in":5}`, 0},
 		{"mac token type", `{"access_token":"a","token_type":"mac","expires_in":5}`, 0},
 		{"missing token type", `{"access_token":"a","expires_in":5}`, 0},
-		{"missing expires_in", `{"access_token":"a","token_type":"Bearer"}`, 0},
+		{"missing expires_in: default lifetime", `{"access_token":"a","token_type":"Bearer"}`, DefaultTokenLifetime},
 		{"zero expires_in", `{"access_token":"a","token_type":"Bearer","expires_in":0}`, 0},
 		{"negative expires_in", `{"access_token":"a","token_type":"Bearer","expires_in":-5}`, 0},
-		{"string expires_in", `{"access_token":"a","token_type":"Bearer","expires_in":"1200"}`, 0},
+		{"string expires_in: default lifetime", `{"access_token":"a","token_type":"Bearer","expires_in":"1200"}`, DefaultTokenLifetime},
 		{"over-long token", fmt.Sprintf(`{"access_token":%q,"token_type":"Bearer","expires_in":5}`, strings.Repeat("a", maxTokenLen+1)), 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			tok, reason := parseToken([]byte(tc.body), "password", epoch)
+			tok, reason := parseToken([]byte(tc.body), "password", epoch, 0)
 			if tc.life == 0 {
 				if tok != nil || reason == "" {
 					t.Fatalf("accepted a bad response")

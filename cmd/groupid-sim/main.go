@@ -48,6 +48,8 @@ func run() error {
 	flag.IntVar(&cfg.ExpiresInSkew, "expires-in-skew", 0, "seconds subtracted from expires_in")
 	flag.IntVar(&cfg.WrongPasswordStatus, "wrong-password-status", 400, "HTTP status for a bad password")
 	flag.StringVar(&cfg.RefreshErrorCode, "refresh-error", groupidsim.DefaultRefreshErrorCode, "OAuth error for a bad refresh token")
+	flag.BoolVar(&cfg.JWTAccessTokens, "jwt-access-tokens", false, "issue access tokens as JWTs with an exp claim")
+	flag.BoolVar(&cfg.OmitExpiresIn, "omit-expires-in", false, "leave expires_in out of token responses")
 	flag.BoolVar(&cfg.ReuseRevokesFamily, "reuse-revokes-family", false, "revoke a token family when a used refresh token is replayed")
 	flag.Parse()
 	if flag.NArg() > 0 {
