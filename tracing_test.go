@@ -67,7 +67,7 @@ func (r *rig) toNextTimer() {
 func attrsOf(kvs []attribute.KeyValue) map[string]string {
 	m := map[string]string{}
 	for _, kv := range kvs {
-		m[string(kv.Key)] = kv.Value.Emit()
+		m[string(kv.Key)] = kv.Value.String()
 	}
 	return m
 }
@@ -80,7 +80,7 @@ func noSecretInSpans(t *testing.T, sim *groupidsim.Server, spans tracetest.SpanS
 	for i, s := range spans {
 		texts := []string{s.Name, s.Status.Description, fmt.Sprint(s.Resource.Attributes())}
 		for _, kv := range s.Attributes {
-			texts = append(texts, string(kv.Key), kv.Value.Emit())
+			texts = append(texts, string(kv.Key), kv.Value.String())
 		}
 		for _, ev := range s.Events {
 			texts = append(texts, ev.Name, fmt.Sprint(ev.Attributes))
