@@ -36,6 +36,7 @@ func (c *Credential) stringFields() []stringField {
 		{"tls_client_key", &c.TLSClientKey},
 		{"tls_server_name", &c.TLSServerName},
 		{"client_auth", &c.ClientAuth},
+		{"revocation_url", &c.RevocationURL},
 	}
 }
 
@@ -107,6 +108,9 @@ func (c *Credential) validate() error {
 		return errors.New("identity_store_id: must be one path segment of letters, digits, '-', '_' or '.' (GroupID's store IDs are numbers)")
 	}
 	if err := c.validateDurations(); err != nil {
+		return err
+	}
+	if err := c.validateRevocation(); err != nil {
 		return err
 	}
 	if c.Share != nil {

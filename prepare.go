@@ -60,7 +60,7 @@ func (c *Credential) prepare(ctx caddy.Context, name string, logger *zap.Logger)
 	p := &prepared{
 		spec: credentialSpec{
 			key: tokencache.HashFields(grant.Key(), name,
-				timeout.String(), dial.String(), refresh.String(), share.poolKey()),
+				timeout.String(), dial.String(), refresh.String(), share.poolKey(), c.revokeKey()),
 			info: credentialInfo{
 				Name:            name,
 				TokenHost:       tokenHost(c.TokenURL),
@@ -74,6 +74,7 @@ func (c *Credential) prepare(ctx caddy.Context, name string, logger *zap.Logger)
 			reread:      rereader(grant, rawPassword, rawSecret),
 			logger:      logger,
 			share:       share,
+			revoke:      c.revokeSpec(timeout),
 		},
 		use: &credUse{
 			transport: tokencache.NewHTTPClient(tlsConfig, timeout, dial).Transport,

@@ -5,7 +5,6 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"time"
 )
 
 // The revocation endpoint, POST {SecurityPrefix}/connect/revocation (RFC
@@ -125,16 +124,11 @@ func (s *Server) revocationFault(w http.ResponseWriter, r *http.Request) bool {
 	s.mu.Unlock()
 	switch f.Kind {
 	case FaultSlow:
-		t := time.NewTimer(f.Delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return false
-		case <-r.Context().Done():
+		if waitOrGone(w, r, f.Delay) {
 			s.countRevocation("fault")
-			markNoResponse(w)
 			return true
 		}
+		return false
 	case Fault5xx:
 		s.countRevocation("fault")
 		status := f.Status
