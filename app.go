@@ -216,15 +216,23 @@ func (a *App) Stop() error {
 }
 
 // Cleanup releases the app's credentials; the last config that uses one
-// stops its token source.
+// stops its token source. They are released in parallel, so that the
+// revocations of retired credentials (revoke_on_stop) together take at
+// most RevokeTimeout.
 func (a *App) Cleanup() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var errs []error
+	keys := make([]string, 0, len(a.creds))
 	for name, ac := range a.creds {
-		errs = append(errs, releaseCredential(ac.c.key))
+		keys = append(keys, ac.c.key)
 		delete(a.creds, name)
 	}
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i, key := range keys {
+		wg.Go(func() { errs[i] = releaseCredential(key) })
+	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

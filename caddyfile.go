@@ -172,13 +172,16 @@ func (c *Credential) unmarshalSetting(d *caddyfile.Dispenser, where, name string
 			return d.ArgErr()
 		}
 		c.Scope = joinSpace(args)
-	case "tls_insecure_skip_verify", "allow_http":
+	case "tls_insecure_skip_verify", "allow_http", "revoke_on_stop":
 		if d.NextArg() {
 			return d.ArgErr()
 		}
-		if name == "allow_http" {
+		switch name {
+		case "allow_http":
 			c.AllowHTTP = true
-		} else {
+		case "revoke_on_stop":
+			c.RevokeOnStop = true
+		default:
 			c.TLSInsecureSkipVerify = true
 		}
 	case "tls_trust_pool":

@@ -36,6 +36,7 @@ func (c *Credential) stringFields() []stringField {
 		{"tls_client_key", &c.TLSClientKey},
 		{"tls_server_name", &c.TLSServerName},
 		{"client_auth", &c.ClientAuth},
+		{"revocation_url", &c.RevocationURL},
 	}
 }
 
@@ -116,6 +117,9 @@ func (c *Credential) validate() error {
 		return err
 	}
 	if err := c.validateDefaultLifetime(); err != nil {
+		return err
+	}
+	if err := c.validateRevocation(); err != nil {
 		return err
 	}
 	if c.Share != nil {

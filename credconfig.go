@@ -126,6 +126,22 @@ type Credential struct {
 	// from the shared token. See ShareConfig. Default: off, each replica
 	// gets its own token.
 	Share *ShareConfig `json:"share,omitempty"`
+
+	// RevokeOnStop revokes the credential's refresh token at GroupID's
+	// revocation endpoint (RFC 7009) when the credential is retired: when
+	// the last config that uses it stops (a config without it is loaded,
+	// or Caddy stops), never on a reload that keeps it. The request is
+	// bounded by RevokeTimeout (5 s, or timeout if shorter); a failure is
+	// logged and does not fail the stop. Cannot be combined with share
+	// (the chain is the cluster's). See the README's Retiring a
+	// credential. Default: false, the refresh token is left to expire.
+	RevokeOnStop bool `json:"revoke_on_stop,omitempty"`
+
+	// RevocationURL is the revocation endpoint used by revoke_on_stop.
+	// Must be https:// unless allow_http is set; sent with the token
+	// endpoint's TLS settings and client authentication. Default:
+	// token_url with its last segment replaced, .../connect/revocation.
+	RevocationURL string `json:"revocation_url,omitempty"`
 }
 
 // given names (by JSON name) the settings that are set: none for a

@@ -32,11 +32,17 @@ type credential struct {
 	// share is the credential's shared storage entry, nil when not
 	// shared; it uses the running config's storage.
 	share *storageShare
+	// revoke is how the refresh token is revoked when the credential is
+	// retired; nil: it is not (see revoke.go).
+	revoke *revokeSpec
 
 	mu sync.Mutex
 	// uses are the started configs' uses of the credential, oldest first:
 	// the last is the running config's. Guarded by mu.
 	uses []*credUse
+	// stopped is the use that stopped last: its transport sends the
+	// revocation once no config uses the credential. Guarded by mu.
+	stopped *credUse
 
 	// evMu orders the credential's events (see report); taken before mu.
 	evMu sync.Mutex
@@ -86,7 +92,8 @@ type credentialSpec struct {
 	defaultLife time.Duration
 	reread      func() (tokencache.Grant, bool)
 	logger      *zap.Logger
-	share       *shareSpec // nil: not shared
+	share       *shareSpec  // nil: not shared
+	revoke      *revokeSpec // nil: no revoke_on_stop
 	// clock and jitter are the app's (tests inject them); nil: the
 	// system clock and math/rand/v2.
 	clock  tokencache.Clock
@@ -131,7 +138,7 @@ func newCredential(spec credentialSpec, seed *tokencache.Token) (*credential, er
 	if clk == nil {
 		clk = tokencache.SystemClock{}
 	}
-	c := &credential{info: spec.info, key: spec.key, clock: clk, logger: spec.logger}
+	c := &credential{info: spec.info, key: spec.key, clock: clk, logger: spec.logger, revoke: spec.revoke}
 	c.counters.init()
 	var shared tokencache.Shared
 	var lockTimeout, checkInterval time.Duration
@@ -176,9 +183,10 @@ func releaseCredential(key string) error {
 	return err
 }
 
-// Destruct stops the token source when the last config using it is gone.
+// Destruct stops the token source when the last config using it is gone
+// and, with revoke_on_stop, revokes its refresh token (see retire).
 func (c *credential) Destruct() error {
-	c.src.Close()
+	c.retire()
 	return nil
 }
 
@@ -201,6 +209,7 @@ func (c *credential) attach(u *credUse) {
 func (c *credential) stop(u *credUse) {
 	c.mu.Lock()
 	c.uses = slices.DeleteFunc(c.uses, func(x *credUse) bool { return x == u })
+	c.stopped = u
 	c.mu.Unlock()
 	if t, ok := u.transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
@@ -215,6 +224,17 @@ func (c *credential) current() *credUse {
 		return nil
 	}
 	return c.uses[len(c.uses)-1]
+}
+
+// lastUse is the running config's use or, when none runs, the one that
+// stopped last; nil if none ever started.
+func (c *credential) lastUse() *credUse {
+	if u := c.current(); u != nil {
+		return u
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopped
 }
 
 // log is the running config's logger.

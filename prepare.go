@@ -62,7 +62,7 @@ func (c *Credential) prepare(ctx caddy.Context, name string, logger *zap.Logger)
 	p := &prepared{
 		spec: credentialSpec{
 			key: tokencache.HashFields(grant.Key(), name,
-				timeout.String(), dial.String(), refresh.String(), share.poolKey(), life.String()),
+				timeout.String(), dial.String(), refresh.String(), share.poolKey(), life.String(), c.revokeKey()),
 			info: credentialInfo{
 				Name:            name,
 				TokenHost:       tokenHost(c.TokenURL),
@@ -77,6 +77,7 @@ func (c *Credential) prepare(ctx caddy.Context, name string, logger *zap.Logger)
 			reread:      rereader(grant, rawPassword, rawSecret),
 			logger:      logger,
 			share:       share,
+			revoke:      c.revokeSpec(timeout),
 		},
 		use: &credUse{
 			transport: tokencache.NewHTTPClient(tlsConfig, timeout, dial).Transport,

@@ -17,10 +17,16 @@ type Counters struct {
 	// another identity store than the path's (answered 401), by the path's
 	// store.
 	WrongStoreTokens map[string]int
+	// Revocations counts revocation endpoint calls by outcome: revoked (a
+	// live refresh token, revoked with its family), unknown (unknown,
+	// expired or already revoked: answered 200 all the same),
+	// access_token (answered 200, left valid), the OAuth error code
+	// returned, fault, or method_not_allowed.
+	Revocations map[string]int
 }
 
 func newCounters() Counters {
-	return Counters{TokenRequests: map[string]int{}, APICalls: map[int]int{}, PasswordGrantsByStore: map[string]int{}, WrongStoreTokens: map[string]int{}}
+	return Counters{TokenRequests: map[string]int{}, APICalls: map[int]int{}, PasswordGrantsByStore: map[string]int{}, WrongStoreTokens: map[string]int{}, Revocations: map[string]int{}}
 }
 
 // Tokens returns the number of token requests for grant, whatever the outcome.
@@ -68,6 +74,9 @@ func (s *Server) Counters() Counters {
 	}
 	for k, v := range s.counters.WrongStoreTokens {
 		c.WrongStoreTokens[k] = v
+	}
+	for k, v := range s.counters.Revocations {
+		c.Revocations[k] = v
 	}
 	return c
 }

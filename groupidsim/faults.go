@@ -85,16 +85,11 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, grant string
 		dropConnection(w) // may not return (HTTP/2)
 		return true
 	case FaultSlow:
-		t := time.NewTimer(f.Delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return false
-		case <-r.Context().Done():
+		if waitOrGone(w, r, f.Delay) {
 			s.countToken(grant, "fault")
-			markNoResponse(w)
 			return true
 		}
+		return false
 	case Fault5xx:
 		status := f.Status
 		if status == 0 {
@@ -115,6 +110,20 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, grant string
 		return true
 	}
 	return false
+}
+
+// waitOrGone waits delay, or until the client gives up; it reports whether
+// the client gave up (then no response reaches it).
+func waitOrGone(w http.ResponseWriter, r *http.Request, delay time.Duration) bool {
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return false
+	case <-r.Context().Done():
+		markNoResponse(w)
+		return true
+	}
 }
 
 // dropConnection closes the client connection without a response. Over

@@ -27,6 +27,8 @@ type Server struct {
 	counters Counters
 	log      []*Request
 	tokens   tokenStore
+	// revocation is the revocation endpoint's state (revocation.go).
+	revocation revocationState
 }
 
 // New returns a simulator for cfg, with defaults applied and the directory
@@ -133,6 +135,8 @@ func (s *Server) route(path string) (int, http.HandlerFunc) {
 	switch {
 	case strings.EqualFold(path, sec+"/connect/token"):
 		return kindToken, s.serveToken
+	case strings.EqualFold(path, sec+"/connect/revocation"):
+		return kindOther, s.serveRevocation
 	case hasPrefixFold(path, sec+"/api/"):
 		rest := path[len(sec)+len("/api/"):]
 		return kindAPI, func(w http.ResponseWriter, r *http.Request) { s.serveAPI(w, r, securityEndpoints, rest) }

@@ -37,7 +37,8 @@ func (c Class) String() string {
 // it is kept.
 type Error struct {
 	Class Class
-	// GrantType is the grant_type that was sent: "password" or "refresh_token".
+	// GrantType is the grant_type that was sent: "password" or
+	// "refresh_token"; "revocation" for a failed Client.Revoke.
 	GrantType string
 	// StatusCode is the HTTP status, or 0 when no response arrived.
 	StatusCode int
