@@ -222,9 +222,13 @@ func noSecretInEvents(t *testing.T, sim *groupidsim.Server, evs []recordedEvent)
 
 // blockingEmitter is an events app whose handler never returns until
 // released.
-type blockingEmitter struct{ release chan struct{} }
+type blockingEmitter struct{ entered, release chan struct{} }
 
 func (b blockingEmitter) Emit(caddy.Context, string, map[string]any) caddy.Event {
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
 	<-b.release
 	return caddy.Event{}
 }
@@ -237,10 +241,20 @@ func TestSlowEventHandlerNeverBlocks(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
 	ctx, cancel := newTestContext()
 	defer cancel()
-	em := blockingEmitter{make(chan struct{})}
+	em := blockingEmitter{make(chan struct{}, 1), make(chan struct{})}
 	q := newEventQueue(ctx, em, zap.New(core))
 	q.start()
 	defer func() { close(em.release); q.end() }()
+	// The goroutine is stuck in the handler first: the queue then fills
+	// once and stays full, so the drops are one run (one warning). (Were
+	// it to take an event only after the queue filled, a slot would free
+	// between two drops and start a second run.)
+	q.send("groupid_test", map[string]any{"i": -1})
+	select {
+	case <-em.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event goroutine never called the handler")
+	}
 	sent := make(chan struct{})
 	go func() {
 		for i := range 3 * eventQueueSize {
