@@ -118,16 +118,23 @@ func (c *Client) Fetch(ctx context.Context, g Grant, refreshToken string, now ti
 	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:
 		return fail(ClassTransient, resp.StatusCode, "token endpoint unavailable", nil)
 	case resp.StatusCode >= 400:
-		e := &Error{Class: ClassRejected, GrantType: grantType, StatusCode: resp.StatusCode}
-		var er errorResponse
-		if json.Unmarshal(body, &er) == nil && er.Error != "" {
-			e.Code, e.Description = er.Error, er.ErrorDescription
-		} else {
-			e.Reason = "token endpoint refused the request without an OAuth error body"
-		}
-		return scrub(e)
+		return scrub(rejection(grantType, resp.StatusCode, body, "token endpoint"))
 	}
 	return fail(ClassTransient, resp.StatusCode, "unexpected status", nil)
+}
+
+// rejection is the error for a 4xx answer of endpoint: its OAuth error
+// code and description if the body is an OAuth error, to be sanitised and
+// scrubbed by the caller.
+func rejection(grantType string, status int, body []byte, endpoint string) *Error {
+	e := &Error{Class: ClassRejected, GrantType: grantType, StatusCode: status}
+	var er errorResponse
+	if json.Unmarshal(body, &er) == nil && er.Error != "" {
+		e.Code, e.Description = er.Error, er.ErrorDescription
+	} else {
+		e.Reason = endpoint + " refused the request without an OAuth error body"
+	}
+	return e
 }
 
 // transportReason names the kind of transport failure for operators.

@@ -2,7 +2,6 @@ package tokencache
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -66,14 +65,7 @@ func (c *Client) Revoke(ctx context.Context, g Grant, revocationURL, refreshToke
 	case resp.StatusCode >= 500, resp.StatusCode == http.StatusTooManyRequests:
 		return fail(ClassTransient, resp.StatusCode, "revocation endpoint unavailable", nil)
 	}
-	e := &Error{Class: ClassRejected, GrantType: revocationLabel, StatusCode: resp.StatusCode}
-	var er errorResponse
-	if json.Unmarshal(body, &er) == nil && er.Error != "" {
-		// Sanitised and scrubbed below, as a token request's are.
-		e.Code, e.Description = er.Error, er.ErrorDescription
-	} else {
-		e.Reason = "revocation endpoint refused the request without an OAuth error body"
-	}
+	e := rejection(revocationLabel, resp.StatusCode, body, "revocation endpoint") // scrubbed below, as a token request's
 	newRedactor(requestSecrets(g, refreshToken)...).scrub(e)
 	return e
 }
