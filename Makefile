@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build test test-deps vet demo bench xcaddy clean
+.PHONY: all build test test-deps vet cross wine demo bench xcaddy clean
 
 all: build
 
@@ -16,12 +16,31 @@ vet:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# cross: go vet and the Caddy binary for each of CROSS, and the windows/amd64
+# test binaries of tokencache and the root package (for wine), in bin/cross.
+CROSS := windows/amd64 linux/arm64 darwin/arm64
+cross:
+	@mkdir -p $(BIN)/cross
+	set -e; for p in $(CROSS); do \
+		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		echo "cross: $$os/$$arch"; \
+		GOOS=$$os GOARCH=$$arch $(GO) vet ./...; \
+		GOOS=$$os GOARCH=$$arch $(GO) build -o $(BIN)/cross/caddy-$$os-$$arch$$ext ./cmd/caddy; \
+	done
+	GOOS=windows GOARCH=amd64 $(GO) test -c -o $(BIN)/cross/tokencache.test.exe ./tokencache
+	GOOS=windows GOARCH=amd64 $(GO) test -c -ldflags=-checklinkname=0 -o $(BIN)/cross/groupidauth.test.exe .
+
+# wine: the windows/amd64 tests of tokencache and the root package under
+# Wine (scripts/wine-test.sh says what it needs and works around).
+wine: cross
+	bash scripts/wine-test.sh
+
 # test: vet, staticcheck (pinned), the whole suite under the race detector
-# (fuzz seed corpora replayed; benchmarks compiled, not run), and checks of
-# the built binary and Caddyfile.example. deploy/monitoring runs promtool and
-# a real Prometheus (Debian's prometheus package; .ci/run installs it).
-# test-deps: curl, promtool and prometheus, installed with apt-get when
-# missing (see scripts/test-deps.sh).
+# (fuzz seed corpora replayed; benchmarks compiled, not run), checks of the
+# built binary and Caddyfile.example, then the cross builds and the Wine run.
+# deploy/monitoring runs promtool and a real Prometheus (Debian's prometheus
+# package); the Wine run needs wine64 and mingw binutils: test-deps installs
+# them with apt-get when missing (see scripts/test-deps.sh).
 test-deps:
 	bash scripts/test-deps.sh
 
@@ -32,6 +51,8 @@ test: test-deps vet build
 		$(BIN)/caddy list-modules | grep -qx "$$m" || { echo "bin/caddy lacks $$m"; exit 1; }; \
 	done
 	$(BIN)/caddy fmt Caddyfile.example | diff -u Caddyfile.example -
+	$(BIN)/caddy fmt deploy/windows/Caddyfile | diff -u deploy/windows/Caddyfile -
+	$(MAKE) wine
 	@echo "make test: all checks passed"
 
 # demo: the sidecar from Caddyfile.example in front of the GroupID simulator,

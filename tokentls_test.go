@@ -70,7 +70,7 @@ func TestPrivateCATrustedByFileOrPoolAndRefusedWithout(t *testing.T) {
 	withPool := simHandler(tokenURL)
 	withPool.AllowHTTP = false
 	withPool.Name = "pool"
-	withPool.TrustPoolRaw = json.RawMessage(`{"provider":"file","pem_files":["` + caFile + `"]}`)
+	withPool.TrustPoolRaw = filePool(caFile)
 	if _, err := firstToken(t, withPool); err != nil {
 		t.Fatalf("tls_trust_pool: %v", err)
 	}
@@ -195,7 +195,7 @@ func TestOneCredentialOneTrustPerConfig(t *testing.T) {
 	pool := func(file string) func(*Handler) {
 		return func(h *Handler) {
 			h.Name, h.CACertFile = "pool", ""
-			h.TrustPoolRaw = json.RawMessage(`{"provider":"file","pem_files":["` + file + `"]}`)
+			h.TrustPoolRaw = filePool(file)
 		}
 	}
 	if _, err := provisionIn(pool(goodCA)); err != nil {
@@ -208,4 +208,11 @@ func TestOneCredentialOneTrustPerConfig(t *testing.T) {
 	if _, err := first.cred().src.Token(context.Background()); err != nil {
 		t.Fatalf("the first handler's trust was replaced: %v", err)
 	}
+}
+
+// filePool is the raw JSON of a tls_trust_pool of one PEM file (the path
+// JSON-quoted: a Windows path has backslashes).
+func filePool(file string) json.RawMessage {
+	q, _ := json.Marshal(file)
+	return json.RawMessage(`{"provider":"file","pem_files":[` + string(q) + `]}`)
 }

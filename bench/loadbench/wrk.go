@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/caddy-groupid/caddy-groupid/internal/testenv/live"
@@ -63,7 +62,7 @@ func runWrk(ctx context.Context, args []string, dur time.Duration) (*wrkResult, 
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		live.KillGroup(pid)
 		<-done
 		err = ctx.Err()
 	}

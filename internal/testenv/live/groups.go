@@ -3,13 +3,14 @@ package live
 import (
 	"os/exec"
 	"sync"
-	"syscall"
 )
 
 // Every child process (Caddy, and wrk in the load benchmark) is started in
 // a process group of its own and registered here, so that KillAll can end
 // every group on any exit path of the program: return, error, panic or a
-// signal. The kernel kills a child whose parent dies (Pdeathsig).
+// signal. On Linux the kernel also kills a child whose parent dies
+// (Pdeathsig). The platform parts are groupAttr and killGroup
+// (groups_unix.go, groups_linux.go, groups_bsd.go, groups_windows.go).
 var (
 	groupsMu sync.Mutex
 	groups   = map[int]*exec.Cmd{}
@@ -18,7 +19,7 @@ var (
 // StartGroup starts cmd in a process group of its own, killed if this
 // process dies, and registers it for KillAll.
 func StartGroup(cmd *exec.Cmd) error {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = groupAttr()
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -28,24 +29,24 @@ func StartGroup(cmd *exec.Cmd) error {
 	return nil
 }
 
-// KillGroup sends SIGKILL to the process group pid leads (started by
+// KillGroup kills the process group pid leads (started by
 // StartGroup) and forgets it. The caller still waits for the process.
 func KillGroup(pid int) {
 	groupsMu.Lock()
 	defer groupsMu.Unlock()
-	if _, ok := groups[pid]; ok {
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	if cmd, ok := groups[pid]; ok {
+		killGroup(cmd)
 		delete(groups, pid)
 	}
 }
 
-// KillAll sends SIGKILL to every process group StartGroup started that
+// KillAll kills every process group StartGroup started that
 // KillGroup has not ended. Only groups this program created are touched.
 func KillAll() {
 	groupsMu.Lock()
 	defer groupsMu.Unlock()
-	for pid := range groups {
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	for pid, cmd := range groups {
+		killGroup(cmd)
 		delete(groups, pid)
 	}
 }
