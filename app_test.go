@@ -1,6 +1,9 @@
 package groupidauth
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -123,6 +126,42 @@ func TestGlobalOptionCaddyfile(t *testing.T) {
 		var a App
 		if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", input, err, want)
+		}
+	}
+}
+
+// TestSeveralStoresRefuseForTheStoreThePathNames: a handler with one
+// credential per store refuses before forwarding (503) only when the
+// credential of the store the client's path names has no token; a path
+// that names none of its stores is passed on, for the transport to decide
+// on the URL it sends.
+func TestSeveralStoresRefuseForTheStoreThePathNames(t *testing.T) {
+	_, tokenURL := simSite(t, groupidsim.Config{ExtraIdentityStores: []string{"3"}})
+	good, down := simCredential(tokenURL), simCredential("http://127.0.0.1:1/GroupIDSecurityService/connect/token")
+	down.IdentityStoreID = "3"
+	app := &App{Credentials: map[string]*Credential{"s2": &good, "s3": &down}}
+	cfg := startConfig(t, app)
+	h := &Handler{Credentials: []string{"s2", "s3"}}
+	h.app = app
+	if err := h.Provision(cfg.ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg.start()
+	for path, want := range map[string]int{
+		"/GroupIDDataService/api/IdentityStores/2/Users/x": 0,   // passed on
+		"/GroupIDDataService/api/IdentityStores/3/Users/x": 503, // refused here
+		"/legacy/users/x": 0, // no store named: passed on
+	} {
+		passed := false
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		r := clientRequest("GET", path).WithContext(ctx)
+		err := h.ServeHTTP(httptest.NewRecorder(), r, funcNext(func(http.ResponseWriter, *http.Request) error {
+			passed = true
+			return nil
+		}))
+		cancel()
+		if got := statusOf(err); got != want || passed != (want == 0) {
+			t.Errorf("%s: status %d (%v), passed on %v; want %d", path, got, err, passed, want)
 		}
 	}
 }

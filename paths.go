@@ -79,15 +79,24 @@ var apiCollections = [...]string{"Users", "Groups"}
 // upstream, after every rewrite) is <prefix>Users or <prefix>Groups, or
 // below one of them.
 func (s apiScope) check(p string) error {
-	if len(p) >= len(s.prefix) && strings.EqualFold(p[:len(s.prefix)], s.prefix) {
-		rest := p[len(s.prefix):]
-		for _, c := range apiCollections {
-			if len(rest) >= len(c) && strings.EqualFold(rest[:len(c)], c) && (len(rest) == len(c) || rest[len(c)] == '/') {
-				return nil
-			}
-		}
+	if s.admits(p) {
+		return nil
 	}
 	return fmt.Errorf("not sending the groupid token to %q: only %sUsers and %sGroups (and below) get it", clip(p), s.prefix, s.prefix)
+}
+
+// admits reports, without allocating, whether p is in the scope (check).
+func (s apiScope) admits(p string) bool {
+	if len(p) < len(s.prefix) || !strings.EqualFold(p[:len(s.prefix)], s.prefix) {
+		return false
+	}
+	rest := p[len(s.prefix):]
+	for _, c := range apiCollections {
+		if len(rest) >= len(c) && strings.EqualFold(rest[:len(c)], c) && (len(rest) == len(c) || rest[len(c)] == '/') {
+			return true
+		}
+	}
+	return false
 }
 
 // clip shortens a path quoted in an error.

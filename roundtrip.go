@@ -113,10 +113,8 @@ func (b *binding) pick(path string) (*credential, error) {
 	if len(b.stores) == 1 {
 		return b.stores[0].cred, b.stores[0].api.check(path)
 	}
-	for _, s := range b.stores {
-		if s.api.check(path) == nil {
-			return s.cred, nil
-		}
+	if c := b.match(path); c != nil {
+		return c, nil
 	}
 	return nil, fmt.Errorf("not sending a groupid token to %q: no credential of this handler (%s) is for its identity store's User or Group API", clip(path), b.name)
 }
@@ -126,14 +124,20 @@ func (b *binding) pick(path string) (*credential, error) {
 // the path names; nil when that cannot be told (the transport decides on
 // the URL it sends).
 func (b *binding) front(path string) *credential {
-	c, err := b.pick(path)
 	if len(b.stores) == 1 {
 		return b.stores[0].cred
 	}
-	if err != nil {
-		return nil
+	return b.match(path)
+}
+
+// match is the credential whose scope admits path, or nil (no allocation).
+func (b *binding) match(path string) *credential {
+	for _, s := range b.stores {
+		if s.api.admits(path) {
+			return s.cred
+		}
 	}
-	return c
+	return nil
 }
 
 // sender is one round trip to the upstream (the wrapped http transport).
