@@ -59,7 +59,7 @@ func (c *Credential) validateFormParams() error {
 		switch {
 		case tokencache.IsGrantFormField(name):
 			return fmt.Errorf("form_params %q: %s is sent by the grant itself and cannot be set or overridden", name, strings.ToLower(name))
-		case name == "" || len(name) > maxFormParamNameLen || !headerToken(name):
+		case name == "" || len(name) > maxFormParamNameLen || !tokencache.VisibleASCII(name):
 			return fmt.Errorf("form_params %q: a name must be 1 to %d visible ASCII characters", name, maxFormParamNameLen)
 		case c.FormParams[name] == "":
 			return fmt.Errorf("form_params %q: empty value", name)
@@ -68,16 +68,6 @@ func (c *Credential) validateFormParams() error {
 		}
 	}
 	return nil
-}
-
-// headerToken reports whether s is visible ASCII only.
-func headerToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 // grantFormParams are the form params for the grant, in name order.

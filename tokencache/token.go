@@ -93,10 +93,10 @@ func parseToken(body []byte, grantType string, now time.Time, defaultLife time.D
 	if tr.AccessToken == "" {
 		return nil, "response has no access_token"
 	}
-	if len(tr.AccessToken) > maxTokenLen || !headerSafe(tr.AccessToken) {
+	if len(tr.AccessToken) > maxTokenLen || !VisibleASCII(tr.AccessToken) {
 		return nil, "access_token has characters not allowed in a header, or is too long"
 	}
-	if len(tr.RefreshToken) > maxTokenLen || (tr.RefreshToken != "" && !headerSafe(tr.RefreshToken)) {
+	if len(tr.RefreshToken) > maxTokenLen || (tr.RefreshToken != "" && !VisibleASCII(tr.RefreshToken)) {
 		return nil, "refresh_token is malformed"
 	}
 	if !strings.EqualFold(tr.TokenType, "bearer") {
@@ -126,9 +126,9 @@ func newToken(access, refresh, typ, scope, grantType string, now time.Time, life
 	}
 }
 
-// headerSafe reports whether s is visible ASCII only, so that it can go into
+// VisibleASCII reports whether s is visible ASCII only, so that it can go into
 // an HTTP header without allowing header injection.
-func headerSafe(s string) bool {
+func VisibleASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x21 || s[i] > 0x7e {
 			return false
